@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Start Atelier: ``python launch.py [flags]``; run the tests: ``python launch.py test``.
+
+On first use this creates ``.venv/`` beside this file and installs the project into it
+(torch pinned to 2.13.0, which is the CPU wheel on a machine without CUDA). Later runs find
+the install stamp unchanged and start at once. Standard library only until the re-exec.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+VENV_PYTHON = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+STAMP = VENV / ".atelier-install"
+
+
+def _in_venv() -> bool:
+    return Path(sys.prefix).resolve() == VENV.resolve()
+
+
+def _wanted_stamp(extras: str) -> str:
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:16]
+    return f"{digest}:{extras}"
+
+
+def _install(extras: str) -> None:
+    """Create the venv if missing and (re)install when pyproject.toml or extras changed."""
+    if not VENV_PYTHON.exists():
+        print(f"[atelier] creating {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    stamp = STAMP.read_text().strip() if STAMP.exists() else ""
+    installed = set(stamp.split(":", 1)[1].split(",")) if ":" in stamp else set()
+    wanted = set(filter(None, extras.split(",")))
+    if stamp.split(":", 1)[0] == _wanted_stamp("").split(":")[0] and wanted <= installed:
+        return
+    extras = ",".join(sorted(wanted | installed))
+    target = f".[{extras}]" if extras else "."
+    print(f"[atelier] installing {target} into {VENV} (first run takes a few minutes)", flush=True)
+    subprocess.check_call([str(VENV_PYTHON), "-m", "pip", "install", "-q", "--upgrade", "pip"], cwd=ROOT)
+    subprocess.check_call([str(VENV_PYTHON), "-m", "pip", "install", "-q", "-e", target], cwd=ROOT)
+    STAMP.write_text(_wanted_stamp(extras))
+
+
+def _reexec(argv: list[str]) -> None:
+    if os.name == "nt":
+        raise SystemExit(subprocess.call([str(VENV_PYTHON), str(ROOT / "launch.py"), *argv]))
+    os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), str(ROOT / "launch.py"), *argv])
+
+
+def run_tests(pytest_args: list[str]) -> int:
+    """The test command: install the test extras, then run the whole suite."""
+    if not _in_venv():
+        _install("test")
+        _reexec(["test", *pytest_args])
+    import pytest
+
+    return pytest.main(["-q", *pytest_args])
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["test"]:
+        return run_tests(argv[1:])
+    sys.path.insert(0, str(ROOT))
+    from webui.cli import parse_args
+
+    args = parse_args(argv)  # --help exits here, before any install
+    if not _in_venv():
+        if not args.skip_install:
+            _install("")
+        if VENV_PYTHON.exists():
+            _reexec(argv)
+    from webui.server import serve
+
+    return serve(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,96 @@
+"""The application context: the one object that owns Atelier's mutable state.
+
+Built once at start-up from the command-line configuration; the web layer, scripts and tests
+reach the catalog, model manager, engine, settings and job queue only through it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from pipelines.device import DevicePolicy
+from pipelines.diffusion.engine import GenerationEngine
+from pipelines.jobs import JobQueue
+from pipelines.models.cache import ModelCache
+from pipelines.models.catalog import ModelCatalog
+from pipelines.models.hashing import HashCache
+from pipelines.models.manager import ModelManager
+from pipelines.outputs import OutputWriter
+from pipelines.settings import Settings, SettingsStore
+
+log = logging.getLogger(__name__)
+
+
+def force_offline() -> None:
+    """Nothing is ever fetched: make the Hugging Face libraries and Gradio stay offline."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("DIFFUSERS_OFFLINE", "1")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """Start-up choices (command-line flags); settings that users change live elsewhere."""
+
+    data_dir: Path
+    models_dir: Path
+    device: str = "auto"
+    precision: str = "auto"
+    cpu_threads: Optional[int] = None
+    hash_in_background: bool = True
+
+
+class AtelierContext:
+    """Owns the settings, catalog, model manager, engine and job queue."""
+
+    def __init__(self, config: AppConfig) -> None:
+        force_offline()
+        self.config = config
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.settings_store = SettingsStore(config.data_dir / "config.json")
+        settings = self.settings
+        self.policy = DevicePolicy.detect(
+            config.device, config.precision, ram_budget_gb=settings.model_cache_gb, cpu_threads=config.cpu_threads
+        )
+        self.policy.apply_threads()
+        self.catalog = ModelCatalog(config.models_dir, HashCache(config.data_dir / "cache" / "hashes.json"))
+        self.catalog.refresh(hash_missing=not config.hash_in_background)
+        if config.hash_in_background:
+            threading.Thread(target=self.catalog.hash_all, name="atelier-hash", daemon=True).start()
+        self.cache = ModelCache(self.policy.ram_budget_bytes)
+        self.manager = ModelManager(self.catalog, self.policy, self.cache)
+        self.writer = OutputWriter(self.outputs_dir, settings.samples_format, settings.enable_pnginfo)
+        self.engine = GenerationEngine(self.manager, self.writer)
+        self.queue = JobQueue()
+        if settings.sd_vae:
+            try:
+                self.manager.set_vae(settings.sd_vae)
+            except LookupError:
+                log.warning("configured VAE %r not found; using Automatic", settings.sd_vae)
+
+    @property
+    def settings(self) -> Settings:
+        return self.settings_store.settings
+
+    @property
+    def outputs_dir(self) -> Path:
+        custom = self.settings.outdir_samples
+        return Path(custom) if custom else self.config.data_dir / "outputs"
+
+    def apply_settings(self) -> None:
+        """Push changed settings into the components that use them."""
+        s = self.settings
+        self.writer.root = self.outputs_dir
+        self.writer.fmt = s.samples_format
+        self.writer.save_infotext = s.enable_pnginfo
+        self.cache.budget_bytes = int(s.model_cache_gb * (1 << 30))
+
+    def close(self) -> None:
+        self.queue.shutdown()

@@ -1,0 +1,57 @@
+"""The one device / dtype / memory policy every pipeline asks; none decides alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import psutil
+import torch
+
+Precision = Literal["auto", "fp32", "fp16", "bf16"]
+
+
+@dataclass(frozen=True)
+class DevicePolicy:
+    """Where models run, in which dtype, and how much host RAM the model cache may use."""
+
+    device: torch.device
+    dtype: torch.dtype
+    ram_budget_bytes: int
+    cpu_threads: int | None = None
+
+    @classmethod
+    def detect(
+        cls,
+        device: str = "auto",
+        precision: Precision = "auto",
+        ram_budget_gb: float | None = None,
+        cpu_threads: int | None = None,
+    ) -> "DevicePolicy":
+        """Pick CUDA when present (fp16), else CPU (fp32); budget defaults to 40% of RAM."""
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        dev = torch.device(device)
+        if precision == "auto":
+            dtype = torch.float16 if dev.type == "cuda" else torch.float32
+        else:
+            dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+        if ram_budget_gb is None:
+            budget = int(psutil.virtual_memory().total * 0.4)
+        else:
+            budget = int(ram_budget_gb * (1 << 30))
+        return cls(device=dev, dtype=dtype, ram_budget_bytes=budget, cpu_threads=cpu_threads)
+
+    def apply_threads(self) -> None:
+        """Apply the CPU thread count (tests use 1: two threads are far slower on a busy box)."""
+        if self.cpu_threads:
+            torch.set_num_threads(self.cpu_threads)
+
+    @property
+    def offload_device(self) -> torch.device:
+        """Where cached but inactive models wait: host RAM."""
+        return torch.device("cpu")
+
+    def empty_cache(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()

@@ -1,0 +1,1 @@
+"""Image generation: requests, samplers, seeds, infotext and the generation engine."""

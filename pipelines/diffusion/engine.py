@@ -1,0 +1,346 @@
+"""The generation engine: a typed request in, saved images with infotext out.
+
+UI callbacks and API routes never generate; they build a request and call this. Jobs are
+serialised by :class:`pipelines.jobs.JobQueue`; this module only runs one job.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from pipelines import __version__
+from pipelines.diffusion import images as imgops
+from pipelines.diffusion.infotext import format_infotext, generation_params
+from pipelines.diffusion.request import (
+    GenerationRequest,
+    Img2ImgRequest,
+    InpaintingFill,
+    ResizeMode,
+    Txt2ImgRequest,
+)
+from pipelines.diffusion.samplers import make_scheduler, resolve_sampler
+from pipelines.diffusion.seeds import batch_noise, batch_seeds, resolve_seed, step_generators
+from pipelines.jobs import JobControl
+from pipelines.models.loader import LoadedCheckpoint
+from pipelines.models.manager import ModelManager
+from pipelines.outputs import OutputWriter
+
+log = logging.getLogger(__name__)
+
+VERSION = f"atelier-{__version__}"
+LATENT_UPSCALE_MODES = {
+    "Latent": ("bilinear", False),
+    "Latent (antialiased)": ("bilinear", True),
+    "Latent (bicubic)": ("bicubic", False),
+    "Latent (bicubic antialiased)": ("bicubic", True),
+    "Latent (nearest)": ("nearest", False),
+    "Latent (nearest-exact)": ("nearest-exact", False),
+}
+PIXEL_UPSCALERS = {"None": None, "Lanczos": Image.Resampling.LANCZOS, "Nearest": Image.Resampling.NEAREST}
+
+
+@dataclass
+class GenerationResult:
+    """Images of one job with everything A1111's ``info`` JSON reports about them."""
+
+    request: GenerationRequest
+    images: list[Image.Image] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
+    subseeds: list[int] = field(default_factory=list)
+    infotexts: list[str] = field(default_factory=list)
+    paths: list[Path] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    model_name: str = ""
+    model_hash: Optional[str] = None
+    vae_name: Optional[str] = None
+    interrupted: bool = False
+    seconds: float = 0.0
+
+    def info(self) -> dict[str, Any]:
+        """A1111's ``info`` object (the API returns it JSON-encoded)."""
+        req = self.request
+        return {
+            "prompt": req.prompt,
+            "all_prompts": [req.prompt] * len(self.seeds),
+            "negative_prompt": req.negative_prompt,
+            "all_negative_prompts": [req.negative_prompt] * len(self.seeds),
+            "seed": self.seeds[0] if self.seeds else req.seed,
+            "all_seeds": self.seeds,
+            "subseed": self.subseeds[0] if self.subseeds else req.subseed,
+            "all_subseeds": self.subseeds,
+            "subseed_strength": req.subseed_strength,
+            "width": req.width,
+            "height": req.height,
+            "sampler_name": req.sampler_name,
+            "cfg_scale": req.cfg_scale,
+            "steps": req.steps,
+            "batch_size": req.batch_size,
+            "restore_faces": False,
+            "face_restoration_model": None,
+            "sd_model_name": self.model_name,
+            "sd_model_hash": self.model_hash,
+            "sd_vae_name": self.vae_name,
+            "sd_vae_hash": None,
+            "seed_resize_from_w": req.seed_resize_from_w,
+            "seed_resize_from_h": req.seed_resize_from_h,
+            "denoising_strength": req.denoising_strength,
+            "extra_generation_params": dict(req.extra),
+            "index_of_first_image": 0,
+            "infotexts": self.infotexts,
+            "styles": req.styles,
+            "job_timestamp": time.strftime("%Y%m%d%H%M%S"),
+            "clip_skip": req.clip_skip,
+            "is_using_inpainting_conditioning": False,
+            "version": VERSION,
+            "warnings": self.warnings,
+            "interrupted": self.interrupted,
+        }
+
+
+class _Progress:
+    """Bridges diffusers' per-step callback to a :class:`JobControl`."""
+
+    def __init__(self, control: JobControl, batch: int) -> None:
+        self.control, self.batch, self.offset = control, batch, 0
+
+    def __call__(self, pipe: Any, step: int, timestep: Any, kwargs: dict) -> dict:
+        self.control.step(self.offset + step + 1, batch=self.batch)
+        if self.control.should_stop():
+            pipe._interrupt = True
+        return kwargs
+
+
+class GenerationEngine:
+    """Runs txt2img / img2img / inpaint requests on the manager's current checkpoint."""
+
+    def __init__(self, manager: ModelManager, writer: OutputWriter) -> None:
+        self.manager = manager
+        self.writer = writer
+
+    # -- public entry points ------------------------------------------------------------
+    def txt2img(self, request: Txt2ImgRequest, control: Optional[JobControl] = None) -> GenerationResult:
+        return self._run(request, control or JobControl(), "txt2img")
+
+    def img2img(self, request: Img2ImgRequest, control: Optional[JobControl] = None) -> GenerationResult:
+        return self._run(request, control or JobControl(), "img2img")
+
+    # -- the job ---------------------------------------------------------------------------
+    def _run(self, req: GenerationRequest, control: JobControl, kind: str) -> GenerationResult:
+        started = time.perf_counter()
+        resolve_sampler(req.sampler_name, req.scheduler)  # fail fast, before loading anything
+        loaded = self.manager.checkpoint(req.checkpoint)
+        info = loaded.info
+        result = GenerationResult(
+            request=req, model_name=info.model_name, model_hash=info.shorthash,
+            vae_name=loaded.vae.name if loaded.vae else None,
+        )
+        seed, subseed = resolve_seed(req.seed), resolve_seed(req.subseed)
+        total = req.batch_size * req.n_iter
+        all_seeds, all_subseeds = batch_seeds(seed, total), batch_seeds(subseed, total)
+        steps_per_batch = self._steps_per_batch(req)
+        control.start(steps_per_batch, req.n_iter, textinfo=f"{kind} {req.width}x{req.height}")
+        for batch in range(req.n_iter):
+            if control.interrupted.is_set():
+                result.interrupted = True
+                break
+            control.skipped.clear()
+            seeds = all_seeds[batch * req.batch_size:(batch + 1) * req.batch_size]
+            subseeds = all_subseeds[batch * req.batch_size:(batch + 1) * req.batch_size]
+            progress = _Progress(control, batch)
+            if isinstance(req, Img2ImgRequest):
+                images = self._img2img_batch(loaded, req, seeds, progress)
+            else:
+                images = self._txt2img_batch(loaded, req, seeds, subseeds, progress)
+            for image, s, sub in zip(images, seeds, subseeds):
+                self._collect(result, loaded, req, kind, image, s, sub)
+        result.interrupted = result.interrupted or control.interrupted.is_set()
+        result.seconds = time.perf_counter() - started
+        return result
+
+    @staticmethod
+    def _steps_per_batch(req: GenerationRequest) -> int:
+        if isinstance(req, Img2ImgRequest):
+            return max(1, int(req.steps * (req.denoising_strength or 0.0)))
+        if req.enable_hr:
+            return req.steps + (req.hr_second_pass_steps or req.steps)
+        return req.steps
+
+    def _collect(self, result: GenerationResult, loaded: LoadedCheckpoint, req: GenerationRequest, kind: str,
+                 image: Image.Image, seed: int, subseed: int) -> None:
+        info = loaded.info
+        params = generation_params(
+            req, seed=seed, subseed=subseed, model_name=info.model_name, model_hash=info.shorthash,
+            vae_name=loaded.vae.name if loaded.vae else None, vae_hash=None, version=VERSION,
+            extra=self._extra_params(req),
+        )
+        text = format_infotext(req.prompt, req.negative_prompt, params)
+        result.images.append(image)
+        result.seeds.append(seed)
+        result.subseeds.append(subseed)
+        result.infotexts.append(text)
+        if req.save_images:
+            result.paths.append(self.writer.save(image, kind, seed=seed, prompt=req.prompt, infotext=text))
+
+    @staticmethod
+    def _extra_params(req: GenerationRequest) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
+        if isinstance(req, Img2ImgRequest) and req.mask is not None:
+            extra["Mask blur"] = req.mask_blur
+            if req.inpainting_mask_invert:
+                extra["Mask mode"] = "Inpaint not masked"
+            extra["Masked content"] = ["fill", "original", "latent noise", "latent nothing"][int(req.inpainting_fill)]
+            if req.inpaint_full_res:
+                extra["Inpaint area"] = "Only masked"
+                extra["Only masked padding, pixels"] = req.inpaint_full_res_padding
+        extra.update(req.extra)
+        return extra
+
+    # -- pipeline calls --------------------------------------------------------------------
+    def _common_kwargs(self, loaded: LoadedCheckpoint, req: GenerationRequest, seeds: Sequence[int],
+                       progress: _Progress, pipe: Any) -> dict[str, Any]:
+        pipe.scheduler = make_scheduler(req.sampler_name, req.scheduler, loaded.scheduler_config)
+        count = len(seeds)
+        kwargs: dict[str, Any] = dict(
+            prompt=[req.prompt] * count,
+            negative_prompt=[req.negative_prompt] * count,
+            num_inference_steps=req.steps,
+            guidance_scale=req.cfg_scale,
+            generator=step_generators(seeds),
+            callback_on_step_end=progress,
+        )
+        if req.clip_skip > 1:
+            kwargs["clip_skip"] = req.clip_skip - 1  # A1111 counts the last layer as 1
+        return kwargs
+
+    def _txt2img_batch(self, loaded: LoadedCheckpoint, req: GenerationRequest, seeds: Sequence[int],
+                       subseeds: Sequence[int], progress: _Progress) -> list[Image.Image]:
+        arch = loaded.architecture
+        if arch.inpaint:
+            # An inpainting checkpoint does txt2img as inpaint with everything masked (A1111).
+            blank = Image.new("RGB", (req.width, req.height), (127, 127, 127))
+            full = Image.new("L", (req.width, req.height), 255)
+            pipe = loaded.pipeline("inpaint")
+            kwargs = self._common_kwargs(loaded, req, seeds, progress, pipe)
+            kwargs["latents"] = self._noise(loaded, req, seeds, subseeds)
+            return pipe(image=blank, mask_image=full, strength=1.0, width=req.width, height=req.height,
+                        **kwargs).images
+        pipe = loaded.pipeline("txt2img")
+        kwargs = self._common_kwargs(loaded, req, seeds, progress, pipe)
+        kwargs["latents"] = self._noise(loaded, req, seeds, subseeds)
+        if not req.enable_hr:
+            return pipe(width=req.width, height=req.height, **kwargs).images
+        return self._hires(loaded, req, seeds, progress, pipe, kwargs)
+
+    def _noise(self, loaded: LoadedCheckpoint, req: GenerationRequest, seeds: Sequence[int],
+               subseeds: Sequence[int]) -> torch.Tensor:
+        channels = loaded.components["vae"].config.latent_channels
+        shape = (channels, req.height // 8, req.width // 8)
+        resize_from = None
+        if req.seed_resize_from_h > 0 and req.seed_resize_from_w > 0:
+            resize_from = (req.seed_resize_from_h // 8, req.seed_resize_from_w // 8)
+        noise = batch_noise(shape, seeds, subseeds, req.subseed_strength, resize_from)
+        return noise.to(self.manager.policy.device, self.manager.policy.dtype)
+
+    def _hires_size(self, req: GenerationRequest) -> tuple[int, int]:
+        if req.hr_resize_x or req.hr_resize_y:
+            w = req.hr_resize_x or round(req.width * req.hr_resize_y / req.height)
+            h = req.hr_resize_y or round(req.height * req.hr_resize_x / req.width)
+        else:
+            w, h = round(req.width * req.hr_scale), round(req.height * req.hr_scale)
+        return w // 8 * 8, h // 8 * 8
+
+    def _hires(self, loaded: LoadedCheckpoint, req: GenerationRequest, seeds: Sequence[int],
+               progress: _Progress, pipe: Any, kwargs: dict[str, Any]) -> list[Image.Image]:
+        """A1111's hires fix: first pass, upscale (latent or pixel), then an img2img pass."""
+        width, height = self._hires_size(req)
+        latent_mode = LATENT_UPSCALE_MODES.get(req.hr_upscaler)
+        if latent_mode is None and req.hr_upscaler not in PIXEL_UPSCALERS:
+            raise ValueError(
+                f"unknown hires upscaler {req.hr_upscaler!r}; available: "
+                + ", ".join([*LATENT_UPSCALE_MODES, *PIXEL_UPSCALERS])
+            )
+        first = pipe(width=req.width, height=req.height, output_type="latent" if latent_mode else "pil", **kwargs)
+        if progress.control.interrupted.is_set():
+            return self._decode(loaded, first.images) if latent_mode else first.images
+        if latent_mode:
+            mode, antialias = latent_mode
+            upscaled = F.interpolate(first.images, size=(height // 8, width // 8), mode=mode,
+                                     antialias=antialias if mode in ("bilinear", "bicubic") else False)
+            second_input: Any = upscaled
+        else:
+            resample = PIXEL_UPSCALERS[req.hr_upscaler] or Image.Resampling.LANCZOS
+            second_input = [im.resize((width, height), resample) for im in first.images]
+        img2img = loaded.pipeline("img2img")
+        second = self._common_kwargs(loaded, req, seeds, progress, img2img)
+        strength = req.denoising_strength if req.denoising_strength is not None else 0.7
+        # A1111 runs exactly the hires steps: ask diffusers for steps/strength in total
+        second["num_inference_steps"] = max(1, round((req.hr_second_pass_steps or req.steps) / max(strength, 1e-3)))
+        progress.offset = req.steps
+        return img2img(image=second_input, strength=strength, **second).images
+
+    def _decode(self, loaded: LoadedCheckpoint, latents: torch.Tensor) -> list[Image.Image]:
+        pipe = loaded.pipeline("txt2img")
+        vae = loaded.components["vae"]
+        with torch.no_grad():
+            decoded = vae.decode(latents.to(vae.dtype) / vae.config.scaling_factor).sample
+        return pipe.image_processor.postprocess(decoded, output_type="pil")
+
+    def _img2img_batch(self, loaded: LoadedCheckpoint, req: Img2ImgRequest, seeds: Sequence[int],
+                       progress: _Progress) -> list[Image.Image]:
+        count = len(seeds)
+        sources = [req.init_images[i % len(req.init_images)] for i in range(count)]
+        init = [imgops.resize_image(im, req.width, req.height, req.resize_mode) for im in sources]
+        strength = req.denoising_strength if req.denoising_strength is not None else 0.75
+        if req.mask is None and not loaded.architecture.inpaint:
+            pipe = loaded.pipeline("img2img")
+            kwargs = self._common_kwargs(loaded, req, seeds, progress, pipe)
+            image_input: Any = init
+            if req.resize_mode is ResizeMode.LATENT_UPSCALE:
+                image_input = self._latent_resize(loaded, sources, req.width, req.height)
+            return pipe(image=image_input, strength=strength, **kwargs).images
+        return self._inpaint_batch(loaded, req, init, seeds, progress, strength)
+
+    def _latent_resize(self, loaded: LoadedCheckpoint, sources: Sequence[Image.Image], width: int,
+                       height: int) -> torch.Tensor:
+        """A1111's "Just resize (latent upscale)": encode at source size, resize the latents."""
+        pipe = loaded.pipeline("img2img")
+        vae = loaded.components["vae"]
+        latents = []
+        for image in sources:
+            w, h = max(64, image.width // 8 * 8), max(64, image.height // 8 * 8)
+            tensor = pipe.image_processor.preprocess(image.convert("RGB"), height=h, width=w)
+            with torch.no_grad():
+                lat = vae.encode(tensor.to(vae.device, vae.dtype)).latent_dist.mode() * vae.config.scaling_factor
+            latents.append(F.interpolate(lat, size=(height // 8, width // 8), mode="bilinear"))
+        return torch.cat(latents)
+
+    def _inpaint_batch(self, loaded: LoadedCheckpoint, req: Img2ImgRequest, init: list[Image.Image],
+                       seeds: Sequence[int], progress: _Progress, strength: float) -> list[Image.Image]:
+        """Inpaint with the (blurred) mask, then paste onto the original outside the mask."""
+        if req.mask is not None:
+            mask = imgops.prepare_mask(req.mask, req.width, req.height, req.resize_mode,
+                                       bool(req.inpainting_mask_invert), req.mask_blur)
+        else:
+            mask = Image.new("L", (req.width, req.height), 255)
+        if req.inpainting_fill is InpaintingFill.FILL:
+            work = [imgops.fill_masked(im, mask) for im in init]
+        else:
+            work = init
+        if req.inpainting_fill in (InpaintingFill.LATENT_NOISE, InpaintingFill.LATENT_NOTHING):
+            strength = 1.0 if req.inpainting_fill is InpaintingFill.LATENT_NOISE else strength
+            if req.inpainting_fill is InpaintingFill.LATENT_NOTHING:
+                work = [Image.composite(Image.new("RGB", im.size, (127, 127, 127)), im, mask.point(lambda v: 255 if v > 127 else 0)) for im in init]
+        pipe = loaded.pipeline("inpaint")
+        kwargs = self._common_kwargs(loaded, req, seeds, progress, pipe)
+        crop = req.inpaint_full_res_padding if req.inpaint_full_res and req.mask is not None else None
+        out = pipe(image=work, mask_image=mask, strength=strength, width=req.width, height=req.height,
+                   padding_mask_crop=crop, **kwargs).images
+        return [imgops.paste_back(orig, gen.resize(orig.size), mask) for orig, gen in zip(init, out)]

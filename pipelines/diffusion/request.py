@@ -1,0 +1,114 @@
+"""Typed generation requests with AUTOMATIC1111's field names and defaults.
+
+The UI, the REST API and scripts all build one of these and hand it to the engine, so a
+field means the same thing on every path.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Any, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+MAX_SIDE = 4096
+MIN_SIDE = 64
+
+
+class ResizeMode(IntEnum):
+    """A1111's four img2img resize modes."""
+
+    JUST_RESIZE = 0
+    CROP_AND_RESIZE = 1
+    RESIZE_AND_FILL = 2
+    LATENT_UPSCALE = 3  # "Just resize (latent upscale)"
+
+
+class InpaintingFill(IntEnum):
+    """A1111's "Masked content" choices."""
+
+    FILL = 0
+    ORIGINAL = 1
+    LATENT_NOISE = 2
+    LATENT_NOTHING = 3
+
+
+class GenerationRequest(BaseModel):
+    """Fields shared by txt2img and img2img."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    prompt: str = ""
+    negative_prompt: str = ""
+    styles: list[str] = Field(default_factory=list)
+    seed: int = -1
+    subseed: int = -1
+    subseed_strength: float = Field(0.0, ge=0.0, le=1.0)
+    seed_resize_from_h: int = -1
+    seed_resize_from_w: int = -1
+    sampler_name: str = "DPM++ 2M"
+    scheduler: str = "Automatic"
+    steps: int = Field(20, ge=1, le=500)
+    cfg_scale: float = Field(7.0, ge=0.0, le=100.0)
+    width: int = 512
+    height: int = 512
+    batch_size: int = Field(1, ge=1, le=64)
+    n_iter: int = Field(1, ge=1, le=1000)
+    denoising_strength: Optional[float] = Field(None, ge=0.0, le=1.0)
+    clip_skip: int = Field(1, ge=1, le=12)
+    # Hires fix (txt2img)
+    enable_hr: bool = False
+    hr_scale: float = Field(2.0, ge=1.0, le=8.0)
+    hr_upscaler: str = "Latent"
+    hr_second_pass_steps: int = Field(0, ge=0, le=500)
+    hr_resize_x: int = Field(0, ge=0, le=MAX_SIDE)
+    hr_resize_y: int = Field(0, ge=0, le=MAX_SIDE)
+    # SDXL refiner
+    refiner_checkpoint: Optional[str] = None
+    refiner_switch_at: Optional[float] = Field(None, gt=0.0, lt=1.0)
+    # Model / output overrides resolved by the engine
+    checkpoint: Optional[str] = None
+    vae: Optional[str] = None
+    save_images: bool = True
+    extra: dict[str, Any] = Field(default_factory=dict, description="Additional infotext entries")
+
+    @field_validator("width", "height", "seed_resize_from_h", "seed_resize_from_w", mode="before")
+    @classmethod
+    def _int_side(cls, value: Any) -> Any:
+        return int(value) if isinstance(value, float) and value.is_integer() else value
+
+    @model_validator(mode="after")
+    def _check_size(self) -> "GenerationRequest":
+        for name in ("width", "height"):
+            value = getattr(self, name)
+            if not MIN_SIDE <= value <= MAX_SIDE:
+                raise ValueError(f"{name} must be between {MIN_SIDE} and {MAX_SIDE}, got {value}")
+            if value % 8:
+                raise ValueError(f"{name} must be a multiple of 8, got {value}")
+        return self
+
+
+class Txt2ImgRequest(GenerationRequest):
+    """A txt2img job."""
+
+
+class Img2ImgRequest(GenerationRequest):
+    """An img2img or inpaint job; images are PIL images, decoded by the caller."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    init_images: list[Any] = Field(default_factory=list)
+    mask: Optional[Any] = None
+    resize_mode: ResizeMode = ResizeMode.JUST_RESIZE
+    denoising_strength: Optional[float] = Field(0.75, ge=0.0, le=1.0)
+    mask_blur: int = Field(4, ge=0, le=64)
+    inpainting_fill: InpaintingFill = InpaintingFill.ORIGINAL
+    inpaint_full_res: bool = False
+    inpaint_full_res_padding: int = Field(32, ge=0, le=256)
+    inpainting_mask_invert: int = Field(0, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _check_images(self) -> "Img2ImgRequest":
+        if not self.init_images:
+            raise ValueError("img2img needs an init image (init_images is empty)")
+        return self

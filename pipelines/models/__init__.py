@@ -1,0 +1,1 @@
+"""Model files: identify, hash, catalog, load and cache."""

@@ -1,0 +1,168 @@
+"""The model manager: one place that turns a model name into a loaded, cached model.
+
+Generation, faces and detection all ask it (and its cache) for models, so one memory budget
+covers them all. Selecting a model that fails to load keeps the current one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from pipelines.device import DevicePolicy
+from pipelines.models.cache import ModelCache
+from pipelines.models.catalog import CheckpointInfo, ModelCatalog, VaeInfo, empty_folder_hint
+from pipelines.models.loader import LoadedCheckpoint, ModelLoadError, load_checkpoint, load_vae, module_bytes
+
+log = logging.getLogger(__name__)
+
+VAE_AUTOMATIC = "Automatic"
+VAE_NONE = "None"
+
+
+class NoCheckpointError(ModelLoadError):
+    """There is no usable checkpoint at all; the message says where to put one."""
+
+
+@dataclass
+class LoadEvent:
+    """A record of one disk load, for stats, tests and the UI."""
+
+    kind: str
+    name: str
+    seconds: float
+
+
+@dataclass
+class ModelManager:
+    """Holds the current checkpoint and VAE choice; loads through the shared cache."""
+
+    catalog: ModelCatalog
+    policy: DevicePolicy
+    cache: ModelCache
+    loads: list[LoadEvent] = field(default_factory=list)
+    on_model_loaded: list[Callable[[LoadedCheckpoint], None]] = field(default_factory=list)
+    _current: Optional[LoadedCheckpoint] = None
+    _vae_choice: str = VAE_AUTOMATIC
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+
+    @property
+    def current(self) -> Optional[LoadedCheckpoint]:
+        return self._current
+
+    @property
+    def vae_choice(self) -> str:
+        return self._vae_choice
+
+    def resolve(self, query: Optional[str]) -> CheckpointInfo:
+        """The catalog entry for ``query``; None means the current or else the first usable."""
+        if query:
+            return self.catalog.find_checkpoint(query)
+        if self._current is not None:
+            return self._current.info
+        usable = self.catalog.usable_checkpoints()
+        if not usable:
+            raise NoCheckpointError(empty_folder_hint(self.catalog.models_dir))
+        return usable[0]
+
+    def checkpoint(self, query: Optional[str] = None) -> LoadedCheckpoint:
+        """Make ``query`` the current checkpoint (cached when possible) and return it."""
+        with self._lock:
+            info = self.resolve(query)
+            if self._current is not None and self._current.info.path == info.path:
+                self._apply_vae(self._current)
+                return self._current
+            loaded = self._get_or_load(info)
+            previous = self._current
+            self._current = loaded
+            self.cache.pin(self._key(info))
+            if previous is not None:
+                self.cache.unpin(self._key(previous.info))
+                self._park(previous)
+            self._apply_vae(loaded)
+            for callback in self.on_model_loaded:
+                callback(loaded)
+            return loaded
+
+    def peek(self, query: str) -> LoadedCheckpoint:
+        """Load a secondary checkpoint (e.g. the SDXL refiner) without making it current."""
+        with self._lock:
+            info = self.resolve(query)
+            if self._current is not None and self._current.info.path == info.path:
+                return self._current
+            return self._get_or_load(info)
+
+    def set_vae(self, choice: str) -> None:
+        """Choose ``Automatic`` (checkpoint's own or a same-named file), ``None`` or a file."""
+        with self._lock:
+            if choice not in (VAE_AUTOMATIC, VAE_NONE):
+                self.catalog.find_vae(choice)  # raises UnknownModelError with the list
+            self._vae_choice = choice
+            if self._current is not None:
+                self._apply_vae(self._current)
+
+    def unload(self) -> None:
+        """Drop the current checkpoint from memory entirely (A1111 ``unload-checkpoint``)."""
+        with self._lock:
+            if self._current is not None:
+                self.cache.pop(self._key(self._current.info))
+                self._current = None
+            self.cache.clear()
+            self.policy.empty_cache()
+
+    # -- internals ---------------------------------------------------------------------
+    @staticmethod
+    def _key(info: CheckpointInfo) -> tuple[str, str]:
+        return ("checkpoint", str(info.path))
+
+    def _get_or_load(self, info: CheckpointInfo) -> LoadedCheckpoint:
+        key = self._key(info)
+        loaded = self.cache.get(key)
+        if loaded is not None:
+            loaded.to(self.policy.device)
+            return loaded
+        if not info.usable:
+            raise ModelLoadError(f"{info.name} cannot be used: {info.error}")
+        self.catalog.ensure_hash(info)
+        start = time.perf_counter()
+        loaded = load_checkpoint(info, self.policy)
+        self.loads.append(LoadEvent("checkpoint", info.name, time.perf_counter() - start))
+        log.info("loaded %s in %.2fs", info.title, self.loads[-1].seconds)
+        self.cache.put(key, loaded, loaded.nbytes)
+        return loaded
+
+    def _park(self, loaded: LoadedCheckpoint) -> None:
+        """Move an inactive model off the accelerator; it stays cached in host RAM."""
+        if self.policy.device != self.policy.offload_device:
+            loaded.to(self.policy.offload_device)
+            self.policy.empty_cache()
+
+    def _vae_for(self, loaded: LoadedCheckpoint) -> Optional[VaeInfo]:
+        if self._vae_choice == VAE_NONE:
+            return None
+        if self._vae_choice == VAE_AUTOMATIC:
+            stem = loaded.info.path.stem
+            for vae in self.catalog.vaes:
+                if vae.path.stem in (stem, f"{stem}.vae"):
+                    return vae
+            return None
+        return self.catalog.find_vae(self._vae_choice)
+
+    def _apply_vae(self, loaded: LoadedCheckpoint) -> None:
+        vae = self._vae_for(loaded)
+        if (vae.path if vae else None) == (loaded.vae.path if loaded.vae else None):
+            return
+        if vae is None:
+            loaded.set_vae(loaded.base_vae, None)
+            return
+        key = ("vae", str(vae.path), loaded.architecture.config_name)
+        module = self.cache.get(key)
+        if module is None:
+            start = time.perf_counter()
+            module = load_vae(vae, loaded.architecture, loaded.info.config_dir, self.policy)
+            self.loads.append(LoadEvent("vae", vae.name, time.perf_counter() - start))
+            self.cache.put(key, module, module_bytes(module))
+        loaded.set_vae(module.to(self.policy.device), vae)

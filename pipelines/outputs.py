@@ -1,0 +1,109 @@
+"""Writing generated images: numbered names, infotext in the file, atomic writes."""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Mapping, Optional
+
+from PIL import Image, PngImagePlugin
+
+from pipelines.fileio import atomic_open
+
+FORMATS = ("png", "jpg", "webp")
+_EXIF_IFD = 0x8769
+_USER_COMMENT = 0x9286
+_NUMBER = re.compile(r"^(\d{5})-")
+
+
+def _slug(text: str, limit: int = 80) -> str:
+    text = re.sub(r"<[^>]*>", "", text)
+    text = re.sub(r'[\\/:*?"<>|\r\n\t]+', " ", text)
+    text = re.sub(r"\s+", " ", text).strip()
+    return text[:limit].rstrip(" .")
+
+
+def encode_image(image: Image.Image, fmt: str, infotext: Optional[str], metadata: Mapping[str, str]) -> tuple[bytes, str]:
+    """Encode ``image`` with the infotext where A1111 puts it (PNG text / EXIF UserComment)."""
+    import io
+
+    buffer = io.BytesIO()
+    if fmt == "png":
+        info = PngImagePlugin.PngInfo()
+        if infotext:
+            info.add_text("parameters", infotext)
+        for key, value in metadata.items():
+            info.add_text(key, value)
+        image.save(buffer, format="PNG", pnginfo=info)
+        return buffer.getvalue(), ".png"
+    exif = Image.Exif()
+    if infotext:
+        exif.get_ifd(_EXIF_IFD)[_USER_COMMENT] = b"UNICODE\0" + infotext.encode("utf-16be")
+    if fmt == "jpg":
+        image.convert("RGB").save(buffer, format="JPEG", quality=95, exif=exif.tobytes())
+        return buffer.getvalue(), ".jpg"
+    if fmt == "webp":
+        image.save(buffer, format="WEBP", quality=95, exif=exif.tobytes())
+        return buffer.getvalue(), ".webp"
+    raise ValueError(f"unknown image format {fmt!r}; use one of {', '.join(FORMATS)}")
+
+
+@dataclass
+class OutputWriter:
+    """Saves images under ``<root>/<kind>-images/<date>/NNNNN-seed-prompt.ext``."""
+
+    root: Path
+    fmt: str = "png"
+    save_infotext: bool = True
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def folder(self, kind: str) -> Path:
+        return self.root / f"{kind}-images" / date.today().isoformat()
+
+    def save(
+        self,
+        image: Image.Image,
+        kind: str,
+        *,
+        seed: int,
+        prompt: str,
+        infotext: Optional[str],
+        metadata: Optional[Mapping[str, str]] = None,
+    ) -> Path:
+        data, ext = encode_image(image, self.fmt, infotext if self.save_infotext else None, metadata or {})
+        folder = self.folder(kind)
+        with self._lock:
+            folder.mkdir(parents=True, exist_ok=True)
+            number = self._next_number(folder)
+            stem = f"{number:05d}-{seed}"
+            slug = _slug(prompt)
+            path = folder / (f"{stem}-{slug}{ext}" if slug else f"{stem}{ext}")
+            with atomic_open(path, "wb") as handle:
+                handle.write(data)
+        return path
+
+    @staticmethod
+    def _next_number(folder: Path) -> int:
+        numbers = [int(m.group(1)) for p in folder.iterdir() if (m := _NUMBER.match(p.name))]
+        return max(numbers, default=-1) + 1
+
+
+def read_infotext(image: Image.Image) -> Optional[str]:
+    """The A1111 infotext stored in an image (PNG ``parameters`` or EXIF UserComment)."""
+    text = image.info.get("parameters")
+    if isinstance(text, str):
+        return text
+    raw = image.getexif().get_ifd(_EXIF_IFD).get(_USER_COMMENT)
+    if isinstance(raw, bytes):
+        if raw.startswith(b"UNICODE\0"):
+            body = raw[8:]
+            for codec in ("utf-16be", "utf-16le"):
+                try:
+                    return body.decode(codec)
+                except UnicodeDecodeError:
+                    continue
+        return raw.split(b"\0", 1)[-1].decode("utf-8", "replace")
+    return None

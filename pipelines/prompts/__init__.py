@@ -1,0 +1,1 @@
+"""A1111 prompt language → text-encoder conditioning."""

@@ -1,0 +1,86 @@
+"""User settings, persisted in ``<data-dir>/config.json`` under A1111's option names.
+
+A1111 clients read and write ``/sdapi/v1/options`` with these keys, so the names are kept;
+unknown keys are stored and echoed back rather than rejected.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pipelines.fileio import atomic_write_text
+
+
+class Settings(BaseModel):
+    """Every setting with its default; A1111 keys where A1111 has one."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+
+    sd_model_checkpoint: Optional[str] = None
+    sd_vae: str = "Automatic"
+    CLIP_stop_at_last_layers: int = Field(1, ge=1, le=12)
+    samples_save: bool = True
+    samples_format: Literal["png", "jpg", "webp"] = "png"
+    enable_pnginfo: bool = True
+    outdir_samples: str = Field("", description="Empty: <data-dir>/outputs")
+    send_seed: bool = True
+    send_size: bool = True
+    live_previews_enable: bool = True
+    show_progress_every_n_steps: int = Field(5, ge=0, le=100)
+    model_cache_gb: float = Field(8.0, ge=0.0, le=1024.0, description="RAM budget for cached models")
+    default_sampler: str = "DPM++ 2M"
+    default_scheduler: str = "Automatic"
+    img2img_fix_steps: bool = False
+
+
+class SettingsStore:
+    """Loads, validates, updates and atomically saves :class:`Settings`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self.settings = self._load()
+
+    def _load(self) -> Settings:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return Settings()
+        except (OSError, ValueError):
+            broken = self.path.with_suffix(".broken.json")
+            self.path.replace(broken)
+            return Settings()
+        try:
+            return Settings.model_validate(data)
+        except ValidationError:
+            defaults = Settings().model_dump()
+            valid = {}
+            for key, value in data.items():
+                try:
+                    Settings.model_validate({**defaults, key: value})
+                    valid[key] = value
+                except ValidationError:
+                    continue
+            return Settings.model_validate(valid)
+
+    def update(self, changes: dict[str, Any]) -> Settings:
+        """Validate all ``changes`` together, then apply and save them (all or nothing)."""
+        with self._lock:
+            merged = {**self.settings.model_dump(), **changes}
+            self.settings = Settings.model_validate(merged)
+            self.save_locked()
+            return self.settings
+
+    def reset(self) -> Settings:
+        with self._lock:
+            self.settings = Settings()
+            self.save_locked()
+            return self.settings
+
+    def save_locked(self) -> None:
+        atomic_write_text(self.path, json.dumps(self.settings.model_dump(), indent=2, sort_keys=True))

@@ -1,0 +1,89 @@
+"""A1111's ``/sdapi/v1`` request and response shapes (field names and defaults as A1111)."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _A1111Model(BaseModel):
+    # A1111 clients send fields Atelier does not use yet; they are accepted and ignored.
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class Txt2ImgBody(_A1111Model):
+    prompt: str = ""
+    negative_prompt: str = ""
+    styles: list[str] = Field(default_factory=list)
+    seed: int = -1
+    subseed: int = -1
+    subseed_strength: float = 0.0
+    seed_resize_from_h: int = -1
+    seed_resize_from_w: int = -1
+    sampler_name: Optional[str] = None
+    sampler_index: str = Field("Euler", description="legacy alias of sampler_name")
+    scheduler: Optional[str] = None
+    batch_size: int = 1
+    n_iter: int = 1
+    steps: int = 50
+    cfg_scale: float = 7.0
+    width: int = 512
+    height: int = 512
+    denoising_strength: Optional[float] = None
+    enable_hr: bool = False
+    hr_scale: float = 2.0
+    hr_upscaler: Optional[str] = None
+    hr_second_pass_steps: int = 0
+    hr_resize_x: int = 0
+    hr_resize_y: int = 0
+    refiner_checkpoint: Optional[str] = None
+    refiner_switch_at: Optional[float] = None
+    override_settings: dict[str, Any] = Field(default_factory=dict)
+    override_settings_restore_afterwards: bool = True
+    send_images: bool = True
+    save_images: bool = False
+    restore_faces: Optional[bool] = None
+    script_name: Optional[str] = None
+    script_args: list[Any] = Field(default_factory=list)
+    alwayson_scripts: dict[str, Any] = Field(default_factory=dict)
+
+
+class Img2ImgBody(Txt2ImgBody):
+    init_images: list[str] = Field(default_factory=list)
+    mask: Optional[str] = None
+    resize_mode: int = 0
+    denoising_strength: Optional[float] = 0.75
+    mask_blur: Optional[int] = None
+    mask_blur_x: int = 4
+    mask_blur_y: int = 4
+    inpainting_fill: int = 0
+    inpaint_full_res: bool = True
+    inpaint_full_res_padding: int = 0
+    inpainting_mask_invert: int = 0
+    include_init_images: bool = False
+
+
+class GenerationResponse(BaseModel):
+    images: list[str]
+    parameters: dict[str, Any]
+    info: str
+
+
+class PngInfoBody(_A1111Model):
+    image: str
+
+
+class PngInfoResponse(BaseModel):
+    info: str
+    items: dict[str, Any]
+    parameters: dict[str, Any]
+
+
+class SdModelItem(BaseModel):
+    title: str
+    model_name: str
+    hash: Optional[str]
+    sha256: Optional[str]
+    filename: str
+    config: Optional[str] = None

@@ -1,0 +1,40 @@
+"""Command-line flags (A1111 names where A1111 has one). Standard library only, so that
+``python launch.py --help`` works before anything is installed."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Optional, Sequence
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="launch.py",
+        description="Atelier: image generation and face work in the browser. "
+        "Sub-commands: 'test' installs the test extras and runs the test suite.",
+    )
+    parser.add_argument("--port", type=int, default=7860, help="port to serve on (default 7860)")
+    parser.add_argument("--listen", action="store_true", help="bind 0.0.0.0 instead of 127.0.0.1")
+    parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / "data",
+                        help="config.json, caches and outputs/ (default ./data)")
+    parser.add_argument("--models-dir", type=Path, default=REPO_ROOT / "models",
+                        help="models folder in A1111's layout (default ./models); an A1111 'models' folder works")
+    parser.add_argument("--api", action="store_true", help="mount the A1111-compatible API at /sdapi/v1")
+    parser.add_argument("--nowebui", action="store_true", help="serve the API only (implies --api)")
+    parser.add_argument("--skip-install", action="store_true", help="do not check or install dependencies")
+    parser.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1 …")
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"])
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    parser.add_argument("--no-hashing-at-start", action="store_true",
+                        help="hash checkpoints on first load instead of in the background at start-up")
+    return parser
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    args = build_parser().parse_args(argv)
+    if args.nowebui:
+        args.api = True
+    return args

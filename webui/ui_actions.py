@@ -1,0 +1,150 @@
+"""What the UI's buttons do, as plain functions (no Gradio), so tests can call them directly.
+
+Each action builds a typed engine request, runs it as a job owned by the browser session,
+reports progress, and returns plain values the Gradio layer displays.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Callable, Optional
+
+from PIL import Image
+
+from pipelines.context import AtelierContext
+from pipelines.diffusion.engine import GenerationResult
+from pipelines.diffusion.infotext import parse_infotext, request_fields_from_infotext
+from pipelines.diffusion.request import Img2ImgRequest, InpaintingFill, ResizeMode, Txt2ImgRequest
+from pipelines.jobs import Job, Progress
+from pipelines.models.catalog import empty_folder_hint
+from pipelines.outputs import read_infotext
+from webui.errors import user_message  # noqa: F401  (re-exported for the UI)
+
+ProgressCallback = Callable[[Job], None]
+
+RESIZE_MODES = ["Just resize", "Crop and resize", "Resize and fill", "Just resize (latent upscale)"]
+MASKED_CONTENT = ["fill", "original", "latent noise", "latent nothing"]
+INPAINT_AREAS = ["Whole picture", "Only masked"]
+MASK_MODES = ["Inpaint masked", "Inpaint not masked"]
+
+
+class UserError(Exception):
+    """Something the person can fix; the UI shows the message as a notice."""
+
+
+def _run(ctx: AtelierContext, kind: str, request: Any, owner: Optional[str],
+         on_progress: Optional[ProgressCallback]) -> GenerationResult:
+    if not ctx.catalog.usable_checkpoints():
+        raise UserError(empty_folder_hint(ctx.catalog.models_dir))
+    run = ctx.engine.txt2img if kind == "txt2img" else ctx.engine.img2img
+    job = ctx.queue.submit(kind, lambda control: run(request, control), owner=owner)
+    job.control.preview_every = ctx.settings.show_progress_every_n_steps
+    while not job.done.wait(0.2):
+        if on_progress:
+            on_progress(job)
+    try:
+        return job.wait()
+    except Exception as exc:
+        raise UserError(user_message(exc)) from exc
+
+
+def _build(cls: type, fields: dict[str, Any]) -> Any:
+    try:
+        return cls(**fields)
+    except Exception as exc:
+        raise UserError(user_message(exc)) from exc
+
+
+def txt2img(ctx: AtelierContext, *, owner: Optional[str] = None, on_progress: Optional[ProgressCallback] = None,
+            **fields: Any) -> GenerationResult:
+    """Generate from the txt2img form's fields (GenerationRequest names)."""
+    fields.setdefault("clip_skip", ctx.settings.CLIP_stop_at_last_layers)
+    return _run(ctx, "txt2img", _build(Txt2ImgRequest, fields), owner, on_progress)
+
+
+def img2img(ctx: AtelierContext, *, init_image: Optional[Image.Image], mask: Optional[Image.Image] = None,
+            resize_mode: str = RESIZE_MODES[0], masked_content: str = "original",
+            inpaint_area: str = INPAINT_AREAS[0], mask_mode: str = MASK_MODES[0],
+            owner: Optional[str] = None, on_progress: Optional[ProgressCallback] = None,
+            **fields: Any) -> GenerationResult:
+    """img2img / inpaint from the form; labels are translated to A1111's enum values."""
+    if init_image is None:
+        raise UserError("Upload an image to use img2img.")
+    fields.setdefault("clip_skip", ctx.settings.CLIP_stop_at_last_layers)
+    fields.update(
+        init_images=[init_image],
+        mask=mask,
+        resize_mode=ResizeMode(RESIZE_MODES.index(resize_mode)),
+        inpainting_fill=InpaintingFill(MASKED_CONTENT.index(masked_content)),
+        inpaint_full_res=inpaint_area == INPAINT_AREAS[1],
+        inpainting_mask_invert=MASK_MODES.index(mask_mode),
+    )
+    return _run(ctx, "img2img", _build(Img2ImgRequest, fields), owner, on_progress)
+
+
+def progress_text(progress: Progress) -> str:
+    eta = progress.eta_seconds
+    eta_text = f", ETA {eta:.0f}s" if eta is not None else ""
+    batch = f" batch {progress.batch + 1}/{progress.batch_count}" if progress.batch_count > 1 else ""
+    return f"step {progress.step}/{progress.total_steps}{batch}{eta_text}"
+
+
+def result_html(result: GenerationResult) -> str:
+    """Generation info under the gallery: the first image's infotext plus timing."""
+    import html
+
+    if not result.infotexts:
+        return "<p>No image was produced (interrupted before the first step).</p>"
+    notes = "".join(f"<p class='warning'>{html.escape(w)}</p>" for w in result.warnings)
+    state = " (interrupted)" if result.interrupted else ""
+    return (
+        f"<pre class='infotext'>{html.escape(result.infotexts[0])}</pre>{notes}"
+        f"<p>Time taken: {result.seconds:.2f}s{state}</p>"
+    )
+
+
+def result_json(result: GenerationResult) -> str:
+    return json.dumps(result.info(), indent=1)
+
+
+def png_info(image: Optional[Image.Image]) -> tuple[str, dict[str, Any]]:
+    """Infotext and parsed fields of a dropped image ("" when it has none)."""
+    if image is None:
+        return "", {}
+    text = read_infotext(image) or ""
+    return text, (request_fields_from_infotext(text) if text else {})
+
+
+def parse_prompt_box(text: str) -> Optional[dict[str, Any]]:
+    """If the prompt box holds a pasted infotext, the request fields it describes."""
+    parsed = parse_infotext(text)
+    if not parsed.params:
+        return None
+    return request_fields_from_infotext(text)
+
+
+def checkpoint_titles(ctx: AtelierContext) -> list[str]:
+    return [info.title for info in ctx.catalog.usable_checkpoints()]
+
+
+def select_checkpoint(ctx: AtelierContext, title: str) -> str:
+    """Switch the current checkpoint through the queue; on failure keep the old one."""
+    if not title:
+        raise UserError(empty_folder_hint(ctx.catalog.models_dir))
+    started = time.perf_counter()
+    try:
+        loaded = ctx.queue.run("load-model", lambda control: ctx.manager.checkpoint(title))
+    except Exception as exc:
+        raise UserError(user_message(exc)) from exc
+    ctx.settings_store.update({"sd_model_checkpoint": loaded.info.title})
+    return f"Loaded {loaded.info.title} ({loaded.architecture.label}) in {time.perf_counter() - started:.1f}s"
+
+
+def model_rows(ctx: AtelierContext) -> list[list[str]]:
+    """Rows for the Models tab: every file, usable or not, with the reason."""
+    rows = []
+    for info in ctx.catalog.checkpoints:
+        arch = info.architecture.label if info.architecture else "-"
+        rows.append([info.name, arch, info.shorthash or "(hashing…)", "ok" if info.usable else f"unusable: {info.error}"])
+    return rows
