@@ -113,19 +113,6 @@ class LoadedCheckpoint:
             self.base_vae.to(device)
 
 
-def _read_parameterization(yaml_path: Optional[Path]) -> Optional[PredictionType]:
-    if yaml_path is None:
-        return None
-    import yaml
-
-    try:
-        data = yaml.safe_load(yaml_path.read_text(encoding="utf-8")) or {}
-        value = data.get("model", {}).get("params", {}).get("parameterization")
-    except (OSError, yaml.YAMLError, AttributeError):
-        return None
-    return PredictionType.V_PREDICTION if value == "v" else None
-
-
 def load_checkpoint(info: CheckpointInfo, policy: DevicePolicy) -> LoadedCheckpoint:
     """Load a catalogued checkpoint with diffusers' single-file loader, fully offline."""
     if not info.usable:
@@ -150,7 +137,7 @@ def load_checkpoint(info: CheckpointInfo, policy: DevicePolicy) -> LoadedCheckpo
         raise ModelLoadError(f"could not load {info.name}: {type(exc).__name__}: {exc}") from exc
     components = dict(pipe.components)
     scheduler_config = dict(pipe.scheduler.config)
-    if arch.prediction is PredictionType.V_PREDICTION or _read_parameterization(info.yaml_path):
+    if arch.prediction is PredictionType.V_PREDICTION:  # from the .yaml sidecar (identify_file)
         scheduler_config["prediction_type"] = PredictionType.V_PREDICTION.value
     loaded = LoadedCheckpoint(
         info=info,
