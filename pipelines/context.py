@@ -35,6 +35,14 @@ def force_offline() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 
+def quiet_libraries() -> None:
+    """Keep diffusers' per-load banners and progress bars out of the server log."""
+    from diffusers.utils import logging as diffusers_logging
+
+    diffusers_logging.set_verbosity_error()
+    diffusers_logging.disable_progress_bar()
+
+
 @dataclass(frozen=True)
 class AppConfig:
     """Start-up choices (command-line flags); settings that users change live elsewhere."""
@@ -52,6 +60,7 @@ class AtelierContext:
 
     def __init__(self, config: AppConfig) -> None:
         force_offline()
+        quiet_libraries()
         self.config = config
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.settings_store = SettingsStore(config.data_dir / "config.json")

@@ -20,6 +20,7 @@ from pipelines import __version__
 from pipelines.diffusion import images as imgops
 from pipelines.diffusion.infotext import format_infotext, generation_params
 from pipelines.diffusion.request import (
+    HIRES_DEFAULT_DENOISING,
     GenerationRequest,
     Img2ImgRequest,
     InpaintingFill,
@@ -179,7 +180,7 @@ class GenerationEngine:
         params = generation_params(
             req, seed=seed, subseed=subseed, model_name=info.model_name, model_hash=info.shorthash,
             vae_name=loaded.vae.name if loaded.vae else None, vae_hash=None, version=VERSION,
-            extra=self._extra_params(req),
+            extra=req.extra,
         )
         text = format_infotext(req.prompt, req.negative_prompt, params)
         result.images.append(image)
@@ -188,20 +189,6 @@ class GenerationEngine:
         result.infotexts.append(text)
         if req.save_images:
             result.paths.append(self.writer.save(image, kind, seed=seed, prompt=req.prompt, infotext=text))
-
-    @staticmethod
-    def _extra_params(req: GenerationRequest) -> dict[str, Any]:
-        extra: dict[str, Any] = {}
-        if isinstance(req, Img2ImgRequest) and req.mask is not None:
-            extra["Mask blur"] = req.mask_blur
-            if req.inpainting_mask_invert:
-                extra["Mask mode"] = "Inpaint not masked"
-            extra["Masked content"] = ["fill", "original", "latent noise", "latent nothing"][int(req.inpainting_fill)]
-            if req.inpaint_full_res:
-                extra["Inpaint area"] = "Only masked"
-                extra["Only masked padding, pixels"] = req.inpaint_full_res_padding
-        extra.update(req.extra)
-        return extra
 
     # -- pipeline calls --------------------------------------------------------------------
     def _common_kwargs(self, loaded: LoadedCheckpoint, req: GenerationRequest, seeds: Sequence[int],
@@ -280,7 +267,7 @@ class GenerationEngine:
             second_input = [im.resize((width, height), resample) for im in first.images]
         img2img = loaded.pipeline("img2img")
         second = self._common_kwargs(loaded, req, seeds, progress, img2img)
-        strength = req.denoising_strength if req.denoising_strength is not None else 0.7
+        strength = req.denoising_strength if req.denoising_strength is not None else HIRES_DEFAULT_DENOISING
         # A1111 runs exactly the hires steps: ask diffusers for steps/strength in total
         second["num_inference_steps"] = max(1, round((req.hr_second_pass_steps or req.steps) / max(strength, 1e-3)))
         progress.offset = req.steps

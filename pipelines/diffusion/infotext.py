@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional
 
-from pipelines.diffusion.request import GenerationRequest, Img2ImgRequest, InpaintingFill
+from pipelines.diffusion.request import HIRES_DEFAULT_DENOISING, GenerationRequest, Img2ImgRequest, InpaintingFill
 from pipelines.diffusion.samplers import (
     AUTOMATIC,
     infotext_schedule,
@@ -224,7 +224,7 @@ def _img2img_params(request: Img2ImgRequest) -> dict[str, object]:
 
 def _hires_params(request: GenerationRequest) -> dict[str, object]:
     """What StableDiffusionProcessingTxt2Img.init adds for hires fix, in its order."""
-    denoise = 0.75 if request.denoising_strength is None else request.denoising_strength
+    denoise = HIRES_DEFAULT_DENOISING if request.denoising_strength is None else request.denoising_strength
     params: dict[str, object] = {
         "Denoising strength": denoise,
         # Placeholders A1111 inserts so that later values land in these positions.

@@ -12,6 +12,8 @@ from typing import Any, Optional
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_SIDE = 4096
+# A1111's processing default when hires fix runs without an explicit denoising strength
+HIRES_DEFAULT_DENOISING = 0.75
 MIN_SIDE = 64
 
 
