@@ -16,3 +16,41 @@ import torch  # noqa: E402
 
 # Two threads are ~20x slower whenever the other core is busy; tests use one.
 torch.set_num_threads(1)
+
+from pathlib import Path  # noqa: E402
+from typing import Callable, Iterator  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models folder in A1111 layout with tiny checkpoints, a VAE and broken files."""
+    from tests.factory import build_checkpoint, build_vae, write_corrupt_files
+
+    root = tmp_path_factory.mktemp("models")
+    build_checkpoint(root, "sd1", "tiny-sd1", seed=0)
+    build_checkpoint(root, "sd1", "tiny-sd1-b", seed=1, subdir="Stable-diffusion/more")
+    build_checkpoint(root, "sd1-inpaint", "tiny-sd1-inpaint", seed=2)
+    build_checkpoint(root, "sdxl", "tiny-sdxl", seed=3)
+    build_vae(root, "tiny-vae", seed=7)
+    write_corrupt_files(root)
+    return root
+
+
+@pytest.fixture
+def make_context(tmp_path: Path) -> Iterator[Callable[..., "AtelierContext"]]:  # noqa: F821
+    """Build AtelierContexts over a models dir; each gets a fresh data dir and is closed after."""
+    from pipelines.context import AppConfig, AtelierContext
+
+    made: list[AtelierContext] = []
+
+    def make(models_dir: Path, **config: object) -> AtelierContext:
+        data_dir = tmp_path / f"data{len(made)}"
+        ctx = AtelierContext(AppConfig(data_dir=data_dir, models_dir=models_dir, hash_in_background=False, **config))
+        made.append(ctx)
+        return ctx
+
+    yield make
+    for ctx in made:
+        ctx.close()

@@ -197,3 +197,15 @@ def test_paste_back_keeps_unmasked_pixels_exact() -> None:
     out = imgops.paste_back(original, generated, mask)
     assert out.getpixel((0, 0)) == (10, 200, 30) and out.getpixel((16, 16)) == (250, 0, 0)
     assert imgops.mask_bbox(mask, 4) == (4, 4, 28, 28)
+
+
+@pytest.mark.parametrize("box,size,target", [
+    ((10, 10, 20, 40), (100, 100), (64, 64)),
+    ((0, 0, 50, 10), (100, 100), (32, 64)),
+    ((90, 90, 100, 100), (100, 100), (128, 64)),
+])
+def test_only_masked_crop_keeps_the_generation_aspect_and_stays_inside(box, size, target) -> None:
+    x1, y1, x2, y2 = imgops.expand_to_aspect(box, *target, size)
+    assert 0 <= x1 < x2 <= size[0] and 0 <= y1 < y2 <= size[1]
+    assert x1 <= box[0] and y1 <= box[1] and x2 >= box[2] and y2 >= box[3]
+    assert abs((x2 - x1) / (y2 - y1) - target[0] / target[1]) < 0.05

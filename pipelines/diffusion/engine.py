@@ -325,9 +325,13 @@ class GenerationEngine:
             strength = 1.0 if req.inpainting_fill is InpaintingFill.LATENT_NOISE else strength
             if req.inpainting_fill is InpaintingFill.LATENT_NOTHING:
                 work = [Image.composite(Image.new("RGB", im.size, (127, 127, 127)), im, mask.point(lambda v: 255 if v > 127 else 0)) for im in init]
+        box = None
+        gen_mask = mask
+        if req.inpaint_full_res and req.mask is not None:
+            work, gen_mask, box = imgops.crop_for_inpaint(work, mask, req.inpaint_full_res_padding,
+                                                          req.width, req.height)
         pipe = loaded.pipeline("inpaint")
         kwargs = self._common_kwargs(loaded, req, seeds, progress, pipe)
-        crop = req.inpaint_full_res_padding if req.inpaint_full_res and req.mask is not None else None
-        out = pipe(image=work, mask_image=mask, strength=strength, width=req.width, height=req.height,
-                   padding_mask_crop=crop, **kwargs).images
-        return [imgops.paste_back(orig, gen.resize(orig.size), mask) for orig, gen in zip(init, out)]
+        out = pipe(image=work, mask_image=gen_mask, strength=strength, width=req.width, height=req.height,
+                   **kwargs).images
+        return [imgops.paste_back(orig, imgops.uncrop(orig, gen, box), mask) for orig, gen in zip(init, out)]

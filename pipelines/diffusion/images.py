@@ -77,3 +77,41 @@ def mask_bbox(mask: Image.Image, padding: int) -> Optional[tuple[int, int, int, 
         return None
     x1, y1, x2, y2 = box
     return max(0, x1 - padding), max(0, y1 - padding), min(mask.width, x2 + padding), min(mask.height, y2 + padding)
+
+
+def expand_to_aspect(box: tuple[int, int, int, int], width: int, height: int,
+                     image_size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """Grow ``box`` to the aspect ratio ``width:height`` (inside the image where possible),
+    so the "only masked" crop scales to the generation size without distortion."""
+    x1, y1, x2, y2 = box
+    img_w, img_h = image_size
+    box_w, box_h = x2 - x1, y2 - y1
+    target = width / height
+    if box_w / box_h < target:
+        box_w = min(img_w, round(box_h * target))
+    else:
+        box_h = min(img_h, round(box_w / target))
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    nx1 = int(min(max(0, round(cx - box_w / 2)), img_w - box_w))
+    ny1 = int(min(max(0, round(cy - box_h / 2)), img_h - box_h))
+    return nx1, ny1, nx1 + box_w, ny1 + box_h
+
+
+def crop_for_inpaint(images: list[Image.Image], mask: Image.Image, padding: int, width: int,
+                     height: int) -> tuple[list[Image.Image], Image.Image, Optional[tuple[int, int, int, int]]]:
+    """A1111's "Only masked": crop around the mask and scale the crop to the generation size."""
+    box = mask_bbox(mask, padding)
+    if box is None:
+        return images, mask, None
+    box = expand_to_aspect(box, width, height, mask.size)
+    crops = [im.crop(box).resize((width, height), LANCZOS) for im in images]
+    return crops, mask.crop(box).resize((width, height), LANCZOS), box
+
+
+def uncrop(original: Image.Image, generated: Image.Image, box: Optional[tuple[int, int, int, int]]) -> Image.Image:
+    """Put a generated crop back at its place in the original."""
+    if box is None:
+        return generated.resize(original.size, LANCZOS)
+    canvas = original.convert("RGB").copy()
+    canvas.paste(generated.convert("RGB").resize((box[2] - box[0], box[3] - box[1]), LANCZOS), box[:2])
+    return canvas
