@@ -118,8 +118,7 @@ def png_info(image: Optional[Image.Image]) -> tuple[str, dict[str, Any]]:
 
 def parse_prompt_box(text: str) -> Optional[dict[str, Any]]:
     """If the prompt box holds a pasted infotext, the request fields it describes."""
-    parsed = parse_infotext(text)
-    if not parsed.params:
+    if not parse_infotext(text, with_defaults=False).params:
         return None
     return request_fields_from_infotext(text)
 

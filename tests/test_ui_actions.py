@@ -1,0 +1,98 @@
+"""The UI's actions: form values → engine → what the page shows, including bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipelines.context import AtelierContext
+from webui import ui_actions as actions
+
+FORM = dict(prompt="a lighthouse", negative_prompt="fog", sampler_name="Euler", scheduler="Automatic", steps=4,
+            width=64, height=64, n_iter=1, batch_size=1, cfg_scale=7.0, seed=21, subseed=-1, subseed_strength=0.0)
+
+
+@pytest.fixture(scope="module")
+def ctx(tiny_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> AtelierContext:
+    from pipelines.context import AppConfig
+
+    context = AtelierContext(AppConfig(data_dir=tmp_path_factory.mktemp("ui-data"), models_dir=tiny_models_dir,
+                                       hash_in_background=False))
+    actions.select_checkpoint(context, context.catalog.find_checkpoint("tiny-sd1").title)
+    yield context
+    context.close()
+
+
+def test_txt2img_form_generates_saves_and_reports_progress(ctx: AtelierContext) -> None:
+    seen = []
+    result = actions.txt2img(ctx, owner="session-a", on_progress=lambda job: seen.append(job.owner), **FORM)
+    assert result.seeds == [21] and result.paths[0].exists()
+    html = actions.result_html(result)
+    assert "a lighthouse" in html and "Negative prompt: fog" in html and "Seed: 21" in html
+    assert set(seen) <= {"session-a"}
+
+
+def test_img2img_form_translates_labels(ctx: AtelierContext) -> None:
+    source = Image.new("RGB", (64, 64), (30, 120, 200))
+    mask = Image.new("L", (64, 64), 0)
+    mask.paste(255, (16, 16, 48, 48))
+    result = actions.img2img(ctx, init_image=source, mask=mask, resize_mode="Crop and resize",
+                             masked_content="fill", inpaint_area="Only masked", mask_mode="Inpaint not masked",
+                             denoising_strength=0.6, mask_blur=0, inpaint_full_res_padding=8, **FORM)
+    text = result.infotexts[0]
+    assert "Mask mode: Inpaint not masked" in text and "Inpaint area: Only masked" in text
+    assert "Masked content: fill" in text
+    inside = np.asarray(result.images[0])[30, 30]
+    assert tuple(inside) == (30, 120, 200)  # mask inverted: the centre is kept
+
+
+@pytest.mark.parametrize("change,message", [
+    (dict(width=70), "multiple of 8"),
+    (dict(steps=0), "steps"),
+    (dict(sampler_name="Nope"), "Euler a"),
+    (dict(scheduler="Teleport"), "Karras"),
+])
+def test_bad_form_values_give_readable_messages(ctx: AtelierContext, change: dict, message: str) -> None:
+    with pytest.raises(actions.UserError, match=message):
+        actions.txt2img(ctx, **{**FORM, **change})
+
+
+def test_img2img_without_an_image_is_a_user_error(ctx: AtelierContext) -> None:
+    with pytest.raises(actions.UserError, match="Upload an image"):
+        actions.img2img(ctx, init_image=None, **FORM)
+
+
+def test_missing_checkpoint_message_names_the_folder(make_context, tmp_path: Path) -> None:
+    empty = make_context(tmp_path / "nothing")
+    with pytest.raises(actions.UserError, match=str(tmp_path / "nothing" / "Stable-diffusion")):
+        actions.txt2img(empty, **FORM)
+
+
+def test_selecting_a_broken_checkpoint_keeps_the_current_one(ctx: AtelierContext) -> None:
+    current = ctx.manager.current
+    with pytest.raises(actions.UserError, match="garbage.ckpt"):
+        actions.select_checkpoint(ctx, "garbage.ckpt")
+    assert ctx.manager.current is current
+    rows = {row[0]: row[3] for row in actions.model_rows(ctx)}
+    assert rows["garbage.ckpt"].startswith("unusable:") and rows["tiny-sd1.safetensors"] == "ok"
+
+
+def test_png_info_and_read_parameters_from_a_pasted_infotext(ctx: AtelierContext) -> None:
+    result = actions.txt2img(ctx, **{**FORM, "seed": 5, "cfg_scale": 5.5})
+    text, fields = actions.png_info(Image.open(result.paths[0]))
+    assert text == result.infotexts[0]
+    assert fields["seed"] == 5 and fields["cfg_scale"] == 5.5 and fields["prompt"] == "a lighthouse"
+    assert actions.parse_prompt_box(text)["negative_prompt"] == "fog"
+    assert actions.parse_prompt_box("just a prompt") is None
+    assert actions.png_info(Image.new("RGB", (8, 8))) == ("", {})
+
+
+def test_the_gradio_ui_builds_with_every_tab(ctx: AtelierContext) -> None:
+    from webui.ui import build_ui
+
+    demo = build_ui(ctx)
+    labels = {getattr(block, "label", None) for block in demo.blocks.values()}
+    assert {"txt2img", "img2img", "Faces", "Detect", "PNG Info", "Models", "Settings"} <= labels
