@@ -25,27 +25,32 @@ def _in_venv() -> bool:
     return Path(sys.prefix).resolve() == VENV.resolve()
 
 
-def _wanted_stamp(extras: str) -> str:
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:16]
-    return f"{digest}:{extras}"
+def _pyproject_digest() -> str:
+    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:16]
 
 
-def _install(extras: str) -> None:
-    """Create the venv if missing and (re)install when pyproject.toml or extras changed."""
+def _read_stamp() -> tuple[str, set[str]]:
+    """(pyproject digest, extras) of the last successful install, or ("", set())."""
+    if not STAMP.exists():
+        return "", set()
+    digest, _, extras = STAMP.read_text().strip().partition(":")
+    return digest, {e for e in extras.split(",") if e}
+
+
+def _install(extras: set[str]) -> None:
+    """Create the venv if missing; (re)install when pyproject.toml changed or extras are new."""
     if not VENV_PYTHON.exists():
         print(f"[atelier] creating {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
-    stamp = STAMP.read_text().strip() if STAMP.exists() else ""
-    installed = set(stamp.split(":", 1)[1].split(",")) if ":" in stamp else set()
-    wanted = set(filter(None, extras.split(",")))
-    if stamp.split(":", 1)[0] == _wanted_stamp("").split(":")[0] and wanted <= installed:
+    digest, installed = _read_stamp()
+    if digest == _pyproject_digest() and extras <= installed:
         return
-    extras = ",".join(sorted(wanted | installed))
-    target = f".[{extras}]" if extras else "."
+    extras = extras | installed
+    target = f".[{','.join(sorted(extras))}]" if extras else "."
     print(f"[atelier] installing {target} into {VENV} (first run takes a few minutes)", flush=True)
     subprocess.check_call([str(VENV_PYTHON), "-m", "pip", "install", "-q", "--upgrade", "pip"], cwd=ROOT)
     subprocess.check_call([str(VENV_PYTHON), "-m", "pip", "install", "-q", "-e", target], cwd=ROOT)
-    STAMP.write_text(_wanted_stamp(extras))
+    STAMP.write_text(f"{_pyproject_digest()}:{','.join(sorted(extras))}")
 
 
 def _reexec(argv: list[str]) -> None:
@@ -57,7 +62,7 @@ def _reexec(argv: list[str]) -> None:
 def run_tests(pytest_args: list[str]) -> int:
     """The test command: install the test extras, then run the whole suite."""
     if not _in_venv():
-        _install("test")
+        _install({"test"})
         _reexec(["test", *pytest_args])
     import pytest
 
@@ -73,7 +78,7 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)  # --help exits here, before any install
     if not _in_venv():
         if not args.skip_install:
-            _install("")
+            _install(set())
         if VENV_PYTHON.exists():
             _reexec(argv)
     from webui.server import serve

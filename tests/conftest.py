@@ -33,6 +33,7 @@ def tiny_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build_checkpoint(root, "sd1", "tiny-sd1-b", seed=1, subdir="Stable-diffusion/more")
     build_checkpoint(root, "sd1-inpaint", "tiny-sd1-inpaint", seed=2)
     build_checkpoint(root, "sdxl", "tiny-sdxl", seed=3)
+    build_checkpoint(root, "sdxl-refiner", "tiny-sdxl-refiner", seed=4)
     build_vae(root, "tiny-vae", seed=7)
     write_corrupt_files(root)
     return root

@@ -246,3 +246,19 @@ def test_v_prediction_yaml_sidecar(make_context, tmp_path: Path) -> None:
     loaded = context.manager.checkpoint("tiny-v")
     assert loaded.scheduler_config["prediction_type"] == "v_prediction"
     assert "(v)" in loaded.architecture.label
+
+
+def test_sdxl_refiner_takes_over_at_the_switch_point(ctx: AtelierContext) -> None:
+    plain = t2i(ctx, checkpoint="tiny-sdxl", seed=8, steps=8)
+    refined = t2i(ctx, checkpoint="tiny-sdxl", seed=8, steps=8, refiner_checkpoint="tiny-sdxl-refiner",
+                  refiner_switch_at=0.5)
+    assert not np.array_equal(pixels(plain.images[0]), pixels(refined.images[0]))
+    assert "Refiner: tiny-sdxl-refiner" in refined.infotexts[0] and "Refiner switch at: 0.5" in refined.infotexts[0]
+    assert ctx.manager.current.info.name == "tiny-sdxl.safetensors"  # the refiner is not made current
+    with_hires = t2i(ctx, checkpoint="tiny-sdxl", seed=8, steps=4, refiner_checkpoint="tiny-sdxl-refiner",
+                     refiner_switch_at=0.5, enable_hr=True, hr_scale=1.5)
+    assert with_hires.images[0].size == (96, 96)
+    with pytest.raises(ValueError, match="refiner needs SDXL"):
+        t2i(ctx, checkpoint="tiny-sd1", refiner_checkpoint="tiny-sdxl-refiner", refiner_switch_at=0.5)
+    with pytest.raises(ValueError, match="SDXL refiner"):
+        t2i(ctx, checkpoint="tiny-sdxl-refiner")

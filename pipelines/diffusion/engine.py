@@ -30,6 +30,7 @@ from pipelines.diffusion.request import (
 from pipelines.diffusion.samplers import make_scheduler, resolve_sampler
 from pipelines.diffusion.seeds import batch_noise, batch_seeds, resolve_seed, step_generators
 from pipelines.jobs import JobControl
+from pipelines.models.architecture import ModelFamily
 from pipelines.models.loader import LoadedCheckpoint
 from pipelines.models.manager import ModelManager
 from pipelines.outputs import OutputWriter
@@ -210,6 +211,7 @@ class GenerationEngine:
     def _txt2img_batch(self, loaded: LoadedCheckpoint, req: GenerationRequest, seeds: Sequence[int],
                        subseeds: Sequence[int], progress: _Progress) -> list[Image.Image]:
         arch = loaded.architecture
+        self._refuse_refiner(loaded, "txt2img")
         if arch.inpaint:
             # An inpainting checkpoint does txt2img as inpaint with everything masked (A1111).
             blank = Image.new("RGB", (req.width, req.height), (127, 127, 127))
@@ -223,8 +225,37 @@ class GenerationEngine:
         kwargs = self._common_kwargs(loaded, req, seeds, progress, pipe)
         kwargs["latents"] = self._noise(loaded, req, seeds, subseeds)
         if not req.enable_hr:
-            return pipe(width=req.width, height=req.height, **kwargs).images
+            return self._first_pass(loaded, req, seeds, progress, pipe, kwargs, "pil")
         return self._hires(loaded, req, seeds, progress, pipe, kwargs)
+
+    def _first_pass(self, loaded: LoadedCheckpoint, req: GenerationRequest, seeds: Sequence[int],
+                    progress: _Progress, pipe: Any, kwargs: dict[str, Any], output_type: str) -> Any:
+        """The txt2img pass; with a refiner, the base stops at ``refiner_switch_at`` and the
+        refiner finishes the same schedule (SDXL's ensemble-of-experts handoff)."""
+        if not (req.refiner_checkpoint and req.refiner_switch_at):
+            return pipe(width=req.width, height=req.height, output_type=output_type, **kwargs).images
+        refiner = self.manager.peek(req.refiner_checkpoint)
+        if not (loaded.architecture.is_xl and refiner.architecture.is_xl):
+            raise ValueError(
+                f"the refiner needs SDXL checkpoints: base is {loaded.architecture.label}, "
+                f"refiner {refiner.info.name} is {refiner.architecture.label}"
+            )
+        switch = req.refiner_switch_at
+        base = pipe(width=req.width, height=req.height, denoising_end=switch, output_type="latent", **kwargs)
+        if progress.control.interrupted.is_set():
+            return self._decode(loaded, base.images) if output_type == "pil" else base.images
+        refine = refiner.pipeline("img2img")
+        second = self._common_kwargs(refiner, req, seeds, progress, refine)
+        progress.offset = round(req.steps * switch)
+        return refine(image=base.images, denoising_start=switch, output_type=output_type, **second).images
+
+    @staticmethod
+    def _refuse_refiner(loaded: LoadedCheckpoint, what: str) -> None:
+        if loaded.architecture.family is ModelFamily.SDXL_REFINER:
+            raise ValueError(
+                f"{loaded.info.name} is an SDXL refiner: it cannot do {what} on its own. Select an SDXL base "
+                "checkpoint and choose this one as the refiner, or use it for img2img without a mask."
+            )
 
     def _noise(self, loaded: LoadedCheckpoint, req: GenerationRequest, seeds: Sequence[int],
                subseeds: Sequence[int]) -> torch.Tensor:
@@ -254,17 +285,17 @@ class GenerationEngine:
                 f"unknown hires upscaler {req.hr_upscaler!r}; available: "
                 + ", ".join([*LATENT_UPSCALE_MODES, *PIXEL_UPSCALERS])
             )
-        first = pipe(width=req.width, height=req.height, output_type="latent" if latent_mode else "pil", **kwargs)
+        first = self._first_pass(loaded, req, seeds, progress, pipe, kwargs, "latent" if latent_mode else "pil")
         if progress.control.interrupted.is_set():
-            return self._decode(loaded, first.images) if latent_mode else first.images
+            return self._decode(loaded, first) if latent_mode else first
         if latent_mode:
             mode, antialias = latent_mode
-            upscaled = F.interpolate(first.images, size=(height // 8, width // 8), mode=mode,
+            upscaled = F.interpolate(first, size=(height // 8, width // 8), mode=mode,
                                      antialias=antialias if mode in ("bilinear", "bicubic") else False)
             second_input: Any = upscaled
         else:
             resample = PIXEL_UPSCALERS[req.hr_upscaler] or Image.Resampling.LANCZOS
-            second_input = [im.resize((width, height), resample) for im in first.images]
+            second_input = [im.resize((width, height), resample) for im in first]
         img2img = loaded.pipeline("img2img")
         second = self._common_kwargs(loaded, req, seeds, progress, img2img)
         strength = req.denoising_strength if req.denoising_strength is not None else HIRES_DEFAULT_DENOISING
@@ -312,6 +343,7 @@ class GenerationEngine:
     def _inpaint_batch(self, loaded: LoadedCheckpoint, req: Img2ImgRequest, init: list[Image.Image],
                        seeds: Sequence[int], progress: _Progress, strength: float) -> list[Image.Image]:
         """Inpaint with the (blurred) mask, then paste onto the original outside the mask."""
+        self._refuse_refiner(loaded, "inpainting")
         if req.mask is not None:
             mask = imgops.prepare_mask(req.mask, req.width, req.height, req.resize_mode,
                                        bool(req.inpainting_mask_invert), req.mask_blur)

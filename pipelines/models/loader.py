@@ -78,6 +78,7 @@ class LoadedCheckpoint:
     components: dict[str, Any]
     scheduler_config: dict[str, Any]
     base_vae: Any
+    pipeline_options: dict[str, Any] = field(default_factory=dict)
     vae: Optional[VaeInfo] = None
     _pipelines: dict[str, DiffusionPipeline] = field(default_factory=dict)
 
@@ -86,8 +87,10 @@ class LoadedCheckpoint:
         cls = pipeline_class(self.architecture, mode)
         pipe = self._pipelines.get(cls.__name__)
         if pipe is None:
-            accepted = set(cls._get_signature_keys(cls)[0]) | set(cls._get_signature_keys(cls)[1])
-            pipe = cls(**{k: v for k, v in self.components.items() if k in accepted})
+            modules, options = cls._get_signature_keys(cls)
+            kwargs = {k: v for k, v in self.components.items() if k in modules}
+            kwargs.update({k: v for k, v in self.pipeline_options.items() if k in options})
+            pipe = cls(**kwargs)
             pipe.set_progress_bar_config(disable=True)
             self._pipelines[cls.__name__] = pipe
         return pipe
@@ -136,6 +139,9 @@ def load_checkpoint(info: CheckpointInfo, policy: DevicePolicy) -> LoadedCheckpo
         log.exception("loading %s failed", info.path)
         raise ModelLoadError(f"could not load {info.name}: {type(exc).__name__}: {exc}") from exc
     components = dict(pipe.components)
+    # Non-module settings of the family (e.g. the refiner's aesthetic-score conditioning).
+    options = {k: v for k, v in pipe.config.items() if not k.startswith("_") and k not in components}
+    options["add_watermarker"] = False  # provenance marks are Atelier's job, applied once
     scheduler_config = dict(pipe.scheduler.config)
     if arch.prediction is PredictionType.V_PREDICTION:  # from the .yaml sidecar (identify_file)
         scheduler_config["prediction_type"] = PredictionType.V_PREDICTION.value
@@ -145,6 +151,7 @@ def load_checkpoint(info: CheckpointInfo, policy: DevicePolicy) -> LoadedCheckpo
         components=components,
         scheduler_config=scheduler_config,
         base_vae=components["vae"],
+        pipeline_options=options,
     )
     loaded.to(policy.device)
     return loaded
