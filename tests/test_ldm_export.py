@@ -33,7 +33,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
-import factory
+from tests import factory
 from pipelines.models.architecture import ModelFamily
 from pipelines.models.ldm_export import (
     export_ldm_state_dict,
