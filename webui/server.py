@@ -21,10 +21,10 @@ def create_app(ctx: "AtelierContext", *, api: bool = True, webui: bool = True) -
     if webui:
         import gradio as gr
 
-        from webui.ui import build_ui
+        from webui.ui import CSS, build_ui
 
         blocks = build_ui(ctx)
-        app = gr.mount_gradio_app(app, blocks, path="/")
+        app = gr.mount_gradio_app(app, blocks, path="/", css=CSS, show_error=True)
     return app
 
 

@@ -36,32 +36,32 @@ def _progress_reporter(progress: gr.Progress, ctx: AtelierContext):
     return report
 
 
-def _sampler_controls(ctx: AtelierContext) -> dict[str, gr.components.Component]:
+def _sampler_controls(ctx: AtelierContext, kind: str) -> dict[str, gr.components.Component]:
     settings = ctx.settings
     with gr.Row():
         sampler = gr.Dropdown([s["name"] for s in samplers.list_samplers()], value=settings.default_sampler,
-                              label="Sampling method")
+                              label="Sampling method", elem_id=f"{kind}_sampler")
         scheduler = gr.Dropdown([s["label"] for s in samplers.list_schedulers()], value=settings.default_scheduler,
-                                label="Schedule type")
-        steps = gr.Slider(1, 150, value=20, step=1, label="Sampling steps")
+                                label="Schedule type", elem_id=f"{kind}_scheduler")
+        steps = gr.Slider(1, 150, value=20, step=1, label="Sampling steps", elem_id=f"{kind}_steps")
     with gr.Row():
-        width = gr.Slider(MIN_SIDE, 2048, value=512, step=8, label="Width")
-        height = gr.Slider(MIN_SIDE, 2048, value=512, step=8, label="Height")
+        width = gr.Slider(MIN_SIDE, 2048, value=512, step=8, label="Width", elem_id=f"{kind}_width")
+        height = gr.Slider(MIN_SIDE, 2048, value=512, step=8, label="Height", elem_id=f"{kind}_height")
         swap = gr.Button("⇅", scale=0, min_width=40, elem_id="swap_size")
     swap.click(lambda w, h: (h, w), [width, height], [width, height], queue=False)
     with gr.Row():
-        n_iter = gr.Slider(1, 100, value=1, step=1, label="Batch count")
-        batch_size = gr.Slider(1, 8, value=1, step=1, label="Batch size")
-        cfg_scale = gr.Slider(1.0, 30.0, value=7.0, step=0.5, label="CFG Scale")
+        n_iter = gr.Slider(1, 100, value=1, step=1, label="Batch count", elem_id=f"{kind}_n_iter")
+        batch_size = gr.Slider(1, 8, value=1, step=1, label="Batch size", elem_id=f"{kind}_batch_size")
+        cfg_scale = gr.Slider(1.0, 30.0, value=7.0, step=0.5, label="CFG Scale", elem_id=f"{kind}_cfg_scale")
     with gr.Row():
-        seed = gr.Number(value=-1, precision=0, label="Seed")
+        seed = gr.Number(value=-1, precision=0, label="Seed", elem_id=f"{kind}_seed")
         random_seed = gr.Button("🎲", scale=0, min_width=40)
         reuse_seed = gr.Button("♻", scale=0, min_width=40)
     random_seed.click(lambda: -1, None, seed, queue=False)
     with gr.Accordion("Variation seed", open=False):
         with gr.Row():
-            subseed = gr.Number(value=-1, precision=0, label="Variation seed")
-            subseed_strength = gr.Slider(0.0, 1.0, value=0.0, step=0.01, label="Variation strength")
+            subseed = gr.Number(value=-1, precision=0, label="Variation seed", elem_id=f"{kind}_subseed")
+            subseed_strength = gr.Slider(0.0, 1.0, value=0.0, step=0.01, label="Variation strength", elem_id=f"{kind}_subseed_strength")
     return dict(sampler_name=sampler, scheduler=scheduler, steps=steps, width=width, height=height, n_iter=n_iter,
                 batch_size=batch_size, cfg_scale=cfg_scale, seed=seed, subseed=subseed,
                 subseed_strength=subseed_strength, _reuse_seed=reuse_seed)
@@ -97,7 +97,7 @@ def _generation_tab(ctx: AtelierContext, kind: str) -> None:
                     extra["inpaint_full_res_padding"] = gr.Slider(0, 256, value=32, step=4,
                                                                   label="Only masked padding, pixels")
                 extra["denoising_strength"] = gr.Slider(0.0, 1.0, value=0.75, step=0.01, label="Denoising strength")
-            controls = _sampler_controls(ctx)
+            controls = _sampler_controls(ctx, kind)
             if kind == "txt2img":
                 with gr.Accordion("Hires. fix", open=False):
                     extra["enable_hr"] = gr.Checkbox(False, label="Enable hires. fix")
