@@ -1,45 +1,61 @@
 """REST routes: A1111's ``/sdapi/v1`` (with ``--api``) and Atelier's own ``/atelier/v1``.
 
 Routes translate only: decode inputs, build an engine request, queue it, encode the result.
-Every expected failure becomes a 4xx JSON error with a message; nothing leaks a traceback.
+Every expected failure becomes a 4xx JSON error ``{"error": kind, "detail": message}``;
+nothing leaks a traceback. Shapes follow AUTOMATIC1111 1.10 ``modules/api/api.py``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Callable
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Union
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from PIL import Image
 from pydantic import ValidationError
 
 from pipelines.context import AtelierContext
 from pipelines.diffusion import samplers
+from pipelines.diffusion.engine import GenerationResult
 from pipelines.diffusion.infotext import parse_infotext
-from pipelines.diffusion.request import Img2ImgRequest, Txt2ImgRequest
-from pipelines.jobs import JobInterrupted
-from pipelines.models.catalog import UnknownModelError, empty_folder_hint
-from pipelines.models.loader import ModelLoadError
+from pipelines.diffusion.request import GenerationRequest, Img2ImgRequest, Txt2ImgRequest
+from pipelines.jobs import Job, JobInterrupted
+from pipelines.models.catalog import CheckpointInfo, UnknownModelError, empty_folder_hint
+from pipelines.models.loader import LoadedCheckpoint, ModelLoadError
+from pipelines.models.manager import VAE_AUTOMATIC, VAE_NONE
 from pipelines.outputs import read_infotext
+from pipelines.settings import Settings
 from webui.api_models import (
     GenerationResponse,
     Img2ImgBody,
     PngInfoBody,
     PngInfoResponse,
+    ProgressResponse,
     SdModelItem,
     Txt2ImgBody,
 )
+from webui.errors import user_message
 from webui.imagecodec import ImageDecodeError, decode_image, encode_png_base64
 
 log = logging.getLogger(__name__)
 
-_API_ONLY_FIELDS = {
-    "sampler_index", "override_settings", "override_settings_restore_afterwards", "send_images",
-    "script_name", "script_args", "alwayson_scripts", "restore_faces", "include_init_images",
-    "mask_blur_x", "mask_blur_y",
-}
+# A1111 modules/images.py: image.info keys that png-info does not report as items
+_IGNORED_INFO_KEYS = frozenset({
+    "jfif", "jfif_version", "jfif_unit", "jfif_density", "dpi", "exif", "loop", "background", "timestamp",
+    "duration", "progressive", "progression", "icc_profile", "chromaticity", "photoshop",
+})
+# Body fields the route decodes or derives itself instead of copying them into the request
+_DERIVED_FIELDS = frozenset({"init_images", "mask", "mask_blur", "sampler_name", "scheduler", "hr_upscaler"})
+# Exceptions that are the client's fault, by status (first match wins)
+_CLIENT_ERRORS: tuple[tuple[type[BaseException], int], ...] = (
+    (ValidationError, 422), (ImageDecodeError, 422), (UnknownModelError, 422), (ModelLoadError, 400),
+    (JobInterrupted, 409), (ValueError, 422),
+)
 
 
 class ApiError(Exception):
@@ -50,20 +66,28 @@ class ApiError(Exception):
         self.status, self.message = status, message
 
 
+# --------------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------------
+
+
 def _error(status: int, message: str, kind: str) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": kind, "detail": message})
 
 
-def _validation_message(exc: ValidationError | RequestValidationError) -> str:
+def _validation_message(exc: Union[ValidationError, RequestValidationError]) -> str:
+    """``field: problem; …`` with FastAPI's ``body`` prefix and pydantic's "Value error," dropped."""
     parts = []
     for err in exc.errors():
-        loc = ".".join(str(x) for x in err.get("loc", ()) if x not in ("body",))
-        parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
-    return "; ".join(parts)
+        loc = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
+        msg = str(err.get("msg", "")).removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts) or "invalid request"
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Map engine exceptions to 4xx responses with readable messages."""
+    """Map engine exceptions to 4xx responses with readable messages; anything else is a 500
+    with a one-line message (the traceback goes to the server log only)."""
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -73,45 +97,221 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _request_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         return _error(422, _validation_message(exc), "ValidationError")
 
-    for exc_type, status in (
-        (ValidationError, 422), (ImageDecodeError, 422), (UnknownModelError, 422),
-        (samplers.UnknownSamplerError, 422), (ModelLoadError, 400), (JobInterrupted, 409), (ValueError, 422),
-    ):
+    for exc_type, status in _CLIENT_ERRORS:
         app.add_exception_handler(exc_type, _handler(status))
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error")
-        return _error(500, f"{type(exc).__name__}: {exc}", "InternalError")
+        log.error("unexpected error", exc_info=exc)
+        return _error(500, user_message(exc), "InternalError")
 
 
 def _handler(status: int) -> Callable:
     async def handle(_: Request, exc: Exception) -> JSONResponse:
-        message = _validation_message(exc) if isinstance(exc, ValidationError) else str(exc)
+        message = _validation_message(exc) if isinstance(exc, ValidationError) else user_message(exc)
         return _error(status, message, type(exc).__name__)
 
     return handle
 
 
-def _request_fields(body: Txt2ImgBody, ctx: AtelierContext) -> dict[str, Any]:
-    fields = body.model_dump(exclude=_API_ONLY_FIELDS)
-    fields["sampler_name"] = body.sampler_name or body.sampler_index
-    fields["scheduler"] = body.scheduler or "Automatic"
+# --------------------------------------------------------------------------------------------
+# Models and settings
+# --------------------------------------------------------------------------------------------
+
+
+def _selected_checkpoint(ctx: AtelierContext) -> Optional[CheckpointInfo]:
+    """A1111's ``opts.sd_model_checkpoint``: the model chosen in options (or the UI), else the
+    loaded one, else the first usable. A per-request override never changes it."""
+    chosen = ctx.settings.sd_model_checkpoint
+    if chosen:
+        try:
+            info = ctx.catalog.find_checkpoint(chosen)
+            if info.usable:
+                return info
+        except UnknownModelError:
+            log.warning("selected checkpoint %r is no longer in the models folder", chosen)
+    if ctx.manager.current is not None:
+        return ctx.manager.current.info
+    usable = ctx.catalog.usable_checkpoints()
+    return usable[0] if usable else None
+
+
+def _check_vae(ctx: AtelierContext, choice: Any) -> str:
+    choice = str(choice)
+    if choice not in (VAE_AUTOMATIC, VAE_NONE):
+        ctx.catalog.find_vae(choice)  # UnknownModelError lists the VAEs
+    return choice
+
+
+def _check_settings(ctx: AtelierContext, changes: dict[str, Any]) -> None:
+    """Validate ``changes`` against the settings before anything is switched or saved."""
+    Settings.model_validate({**ctx.settings.model_dump(), **changes})
+
+
+# --------------------------------------------------------------------------------------------
+# Generation
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Overrides:
+    """``override_settings`` split into request fields and work around the job."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+    vae: Optional[str] = None
+    model_overridden: bool = False
+    restore: bool = True
+    persist: dict[str, Any] = field(default_factory=dict)
+
+
+def _overrides(ctx: AtelierContext, body: Txt2ImgBody) -> _Overrides:
+    """Resolve ``override_settings`` up front, so an unknown name fails before queueing.
+
+    As in A1111, an override lasts one request unless ``override_settings_restore_afterwards``
+    is false, in which case it is saved as a setting once the job succeeds.
+    """
+    settings = dict(body.override_settings)
+    result = _Overrides()
+    checkpoint = settings.get("sd_model_checkpoint")
+    info = ctx.catalog.find_checkpoint(str(checkpoint)) if checkpoint else _selected_checkpoint(ctx)
+    result.model_overridden = bool(checkpoint)
+    result.fields["checkpoint"] = str(info.path) if info is not None else None
+    result.fields["clip_skip"] = settings.get("CLIP_stop_at_last_layers", ctx.settings.CLIP_stop_at_last_layers)
+    if settings.get("sd_vae") is not None:
+        result.vae = _check_vae(ctx, settings["sd_vae"])
+    result.restore = body.override_settings_restore_afterwards
+    if not result.restore:
+        _check_settings(ctx, settings)
+        result.persist = settings
+    return result
+
+
+def _sampler_fields(body: Txt2ImgBody) -> dict[str, Any]:
+    """A1111: ``sampler_name or sampler_index``; "DPM++ 2M Karras" carries its schedule type."""
+    spec, schedule = samplers.resolve_sampler(body.sampler_name or body.sampler_index, body.scheduler)
+    return {"sampler_name": spec.name, "scheduler": schedule}
+
+
+def _build_request(body: Txt2ImgBody, target: type[GenerationRequest], overrides: _Overrides,
+                   **decoded: Any) -> GenerationRequest:
+    """The engine request: the body's A1111 fields, resolved names and decoded images."""
+    names = (set(type(body).model_fields) & set(target.model_fields)) - _DERIVED_FIELDS
+    fields = body.model_dump(include=names)
+    fields.update(_sampler_fields(body))
     fields["hr_upscaler"] = body.hr_upscaler or "Latent"
-    overrides = dict(body.override_settings)
-    if "sd_model_checkpoint" in overrides:
-        fields["checkpoint"] = overrides.pop("sd_model_checkpoint")
-    fields["clip_skip"] = int(overrides.pop("CLIP_stop_at_last_layers", ctx.settings.CLIP_stop_at_last_layers))
-    if "sd_vae" in overrides:
-        fields["vae"] = overrides.pop("sd_vae")
-    fields["save_images"] = body.save_images
-    return fields
+    fields.update(overrides.fields)
+    fields.update(decoded)
+    return target(**fields)
 
 
-def _respond(result: Any, body: Txt2ImgBody) -> GenerationResponse:
-    images = [encode_png_base64(im, text) for im, text in zip(result.images, result.infotexts)] if body.send_images else []
-    parameters = body.model_dump(exclude={"init_images", "mask"})
-    return GenerationResponse(images=images, parameters=parameters, info=json.dumps(result.info()))
+def _generate(ctx: AtelierContext, kind: str, request: GenerationRequest, overrides: _Overrides) -> GenerationResult:
+    """Queue the job. Overridden model and VAE are switched back inside the same job, so no
+    other request (API or UI) ever runs on a one-request override."""
+    run = ctx.engine.txt2img if kind == "txt2img" else ctx.engine.img2img
+    manager = ctx.manager
+
+    def job(control: Any) -> GenerationResult:
+        previous_model, previous_vae = manager.current, manager.vae_choice
+        if overrides.vae is not None:
+            manager.set_vae(overrides.vae)
+        try:
+            return run(request, control)  # type: ignore[arg-type]
+        finally:
+            if overrides.restore:
+                _restore(ctx, previous_model if overrides.model_overridden else None, previous_vae)
+
+    result = ctx.queue.run(kind, job)
+    if overrides.persist:
+        persist = dict(overrides.persist)
+        if "sd_model_checkpoint" in persist and manager.current is not None:
+            persist["sd_model_checkpoint"] = manager.current.info.title
+        ctx.settings_store.update(persist)
+        ctx.apply_settings()
+    return result
+
+
+def _restore(ctx: AtelierContext, model: Optional[LoadedCheckpoint], vae: str) -> None:
+    """Put back the VAE choice and the loaded model (both cached, so cheap); never raises."""
+    manager = ctx.manager
+    try:
+        if manager.vae_choice != vae:
+            manager.set_vae(vae)
+        if model is not None and (manager.current is None or manager.current.info.path != model.info.path):
+            manager.checkpoint(str(model.info.path))
+    except Exception:  # the job's own result or error matters more than the restore
+        log.exception("could not restore %s after an override", model.info.title if model else "the VAE")
+
+
+def _respond(ctx: AtelierContext, result: GenerationResult, body: Txt2ImgBody,
+             parameters: dict[str, Any]) -> GenerationResponse:
+    """A1111's response: base64 PNGs (infotext in ``parameters`` when enable_pnginfo), the
+    request echoed back, and ``info`` as a JSON string."""
+    with_text = ctx.settings.enable_pnginfo
+    images = [encode_png_base64(im, text if with_text else None) for im, text in zip(result.images, result.infotexts)]
+    return GenerationResponse(images=images if body.send_images else [], parameters=parameters,
+                              info=json.dumps(result.info()))
+
+
+def _decode_img2img_inputs(body: Img2ImgBody) -> dict[str, Any]:
+    if not body.init_images:
+        raise ApiError(422, "init_images: img2img needs at least one init image (a base64 PNG/JPEG or data URL)")
+    return {
+        "init_images": [decode_image(data, f"init_images[{i}]") for i, data in enumerate(body.init_images)],
+        "mask": decode_image(body.mask, "mask") if body.mask else None,
+        # A1111: mask_blur sets both axes; Atelier blurs both axes alike
+        "mask_blur": body.mask_blur if body.mask_blur is not None else max(body.mask_blur_x, body.mask_blur_y),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Routes
+# --------------------------------------------------------------------------------------------
+
+
+def _progress_state(job: Optional[Job]) -> dict[str, Any]:
+    """A1111's ``shared.state.dict()`` keys."""
+    if job is None:
+        return {"skipped": False, "interrupted": False, "stopping_generation": False, "job": "", "job_count": 0,
+                "job_timestamp": "0", "job_no": 0, "sampling_step": 0, "sampling_steps": 0}
+    p, control = job.control.progress, job.control
+    return {"skipped": control.skipped.is_set(), "interrupted": control.interrupted.is_set(),
+            "stopping_generation": False, "job": job.kind, "job_count": p.batch_count,
+            "job_timestamp": time.strftime("%Y%m%d%H%M%S", time.localtime(job.created_at)),
+            "job_no": p.batch, "sampling_step": p.step, "sampling_steps": p.total_steps}
+
+
+def _png_info(body: PngInfoBody) -> PngInfoResponse:
+    image = decode_image(body.image, "image")
+    text = read_infotext(image) or ""
+    items = {k: v for k, v in image.info.items()
+             if k != "parameters" and k not in _IGNORED_INFO_KEYS and isinstance(v, (str, int, float, bool))}
+    parsed = parse_infotext(text)
+    parameters = {"Prompt": parsed.prompt, "Negative prompt": parsed.negative_prompt, **parsed.params}
+    return PngInfoResponse(info=text, items=items, parameters=parameters)
+
+
+def _options(ctx: AtelierContext) -> dict[str, Any]:
+    options = ctx.settings.model_dump()
+    selected = _selected_checkpoint(ctx)
+    options["sd_model_checkpoint"] = selected.title if selected is not None else None
+    options["sd_vae"] = ctx.manager.vae_choice
+    return options
+
+
+def _set_options(ctx: AtelierContext, changes: dict[str, Any]) -> None:
+    """Validate everything first; switch the model (a failure keeps the current one), then save."""
+    changes = dict(changes)
+    checkpoint = changes.pop("sd_model_checkpoint", None)
+    _check_settings(ctx, changes)
+    vae = _check_vae(ctx, changes["sd_vae"]) if changes.get("sd_vae") is not None else None
+    if checkpoint:
+        info = ctx.catalog.find_checkpoint(str(checkpoint))
+        loaded = ctx.queue.run("load-model", lambda control: ctx.manager.checkpoint(str(info.path)))
+        changes["sd_model_checkpoint"] = loaded.info.title
+    if vae is not None:
+        ctx.queue.run("load-vae", lambda control: ctx.manager.set_vae(vae))
+    ctx.settings_store.update(changes)
+    ctx.apply_settings()
 
 
 def sdapi_router(ctx: AtelierContext) -> APIRouter:
@@ -120,34 +320,34 @@ def sdapi_router(ctx: AtelierContext) -> APIRouter:
 
     @router.post("/txt2img", response_model=GenerationResponse)
     def txt2img(body: Txt2ImgBody) -> GenerationResponse:
-        request = Txt2ImgRequest(**_request_fields(body, ctx))
-        result = ctx.queue.run("txt2img", lambda control: ctx.engine.txt2img(request, control))
-        return _respond(result, body)
+        overrides = _overrides(ctx, body)
+        request = _build_request(body, Txt2ImgRequest, overrides)
+        result = _generate(ctx, "txt2img", request, overrides)
+        return _respond(ctx, result, body, body.model_dump())
 
     @router.post("/img2img", response_model=GenerationResponse)
     def img2img(body: Img2ImgBody) -> GenerationResponse:
-        if not body.init_images:
-            raise ApiError(422, "init_images: img2img needs at least one init image")
-        fields = _request_fields(body, ctx)
-        fields["init_images"] = [decode_image(data, f"init_images[{i}]") for i, data in enumerate(body.init_images)]
-        fields["mask"] = decode_image(body.mask, "mask") if body.mask else None
-        fields["mask_blur"] = body.mask_blur if body.mask_blur is not None else max(body.mask_blur_x, body.mask_blur_y)
-        request = Img2ImgRequest(**fields)
-        result = ctx.queue.run("img2img", lambda control: ctx.engine.img2img(request, control))
-        return _respond(result, body)
+        decoded = _decode_img2img_inputs(body)
+        overrides = _overrides(ctx, body)
+        request = _build_request(body, Img2ImgRequest, overrides, **decoded)
+        result = _generate(ctx, "img2img", request, overrides)
+        parameters = body.model_dump()
+        if not body.include_init_images:
+            parameters["init_images"], parameters["mask"] = None, None
+        return _respond(ctx, result, body, parameters)
 
     @router.get("/sd-models", response_model=list[SdModelItem])
     def sd_models() -> list[SdModelItem]:
+        # A1111's "config" is the .yaml beside the checkpoint (find_checkpoint_config_near_filename)
         return [
             SdModelItem(title=i.title, model_name=i.model_name, hash=i.shorthash, sha256=i.sha256,
-                        filename=str(i.path), config=str(i.config_dir or i.yaml_path or "") or None)
+                        filename=str(i.path), config=str(i.yaml_path) if i.yaml_path else None)
             for i in ctx.catalog.usable_checkpoints()
         ]
 
     @router.post("/refresh-checkpoints")
-    def refresh_checkpoints() -> dict:
+    def refresh_checkpoints() -> None:
         ctx.catalog.refresh(hash_missing=True)
-        return {}
 
     @router.get("/samplers")
     def list_samplers() -> list[dict]:
@@ -162,47 +362,24 @@ def sdapi_router(ctx: AtelierContext) -> APIRouter:
         return _options(ctx)
 
     @router.post("/options")
-    def set_options(changes: dict[str, Any]) -> dict:
-        changes = dict(changes)
-        checkpoint = changes.pop("sd_model_checkpoint", None)
-        if checkpoint:
-            loaded = ctx.queue.run("load-model", lambda control: ctx.manager.checkpoint(checkpoint))
-            changes["sd_model_checkpoint"] = loaded.info.title
-        if "sd_vae" in changes:
-            vae = str(changes["sd_vae"])
-            ctx.queue.run("load-vae", lambda control: ctx.manager.set_vae(vae))
-        ctx.settings_store.update(changes)
-        ctx.apply_settings()
-        return {}
+    def set_options(changes: dict[str, Any]) -> None:
+        _set_options(ctx, changes)
 
     @router.post("/png-info", response_model=PngInfoResponse)
     def png_info(body: PngInfoBody) -> PngInfoResponse:
-        image = decode_image(body.image, "image")
-        text = read_infotext(image) or ""
-        items = {k: v for k, v in image.info.items() if isinstance(v, (str, int, float)) and k != "parameters"}
-        parameters: dict[str, Any] = {}
-        if text:
-            parsed = parse_infotext(text)
-            parameters = {"Prompt": parsed.prompt, "Negative prompt": parsed.negative_prompt, **parsed.params}
-        return PngInfoResponse(info=text, items=items, parameters=parameters)
+        return _png_info(body)
 
-    @router.get("/progress")
-    def progress(skip_current_image: bool = False) -> dict:
+    @router.get("/progress", response_model=ProgressResponse)
+    def progress(skip_current_image: bool = False) -> ProgressResponse:
         job = ctx.queue.current
+        state = _progress_state(job)
         if job is None:
-            return {"progress": 0.0, "eta_relative": 0.0, "state": {"job_count": 0, "interrupted": False,
-                    "skipped": False, "sampling_step": 0, "sampling_steps": 0, "job": ""},
-                    "current_image": None, "textinfo": None}
+            return ProgressResponse(progress=0.0, eta_relative=0.0, state=state)
         p = job.control.progress
-        return {
-            "progress": p.fraction,
-            "eta_relative": p.eta_seconds or 0.0,
-            "state": {"job": job.id, "job_count": p.batch_count, "job_no": p.batch,
-                      "sampling_step": p.step, "sampling_steps": p.total_steps,
-                      "interrupted": job.control.interrupted.is_set(), "skipped": job.control.skipped.is_set()},
-            "current_image": None,
-            "textinfo": p.textinfo,
-        }
+        preview = p.preview if isinstance(p.preview, Image.Image) and not skip_current_image else None
+        return ProgressResponse(progress=p.fraction, eta_relative=p.eta_seconds or 0.0, state=state,
+                                current_image=encode_png_base64(preview, None) if preview else None,
+                                textinfo=p.textinfo or None)
 
     @router.post("/interrupt")
     def interrupt() -> dict:
@@ -210,35 +387,35 @@ def sdapi_router(ctx: AtelierContext) -> APIRouter:
         return {}
 
     @router.post("/skip")
-    def skip() -> dict:
+    def skip() -> None:
         ctx.queue.skip()
-        return {}
 
     return router
 
 
-def _options(ctx: AtelierContext) -> dict[str, Any]:
-    options = ctx.settings.model_dump()
+def _status(ctx: AtelierContext) -> dict[str, Any]:
+    """Readiness, the unusable files with reasons, and where to put a checkpoint if none."""
+    usable = ctx.catalog.usable_checkpoints()
     current = ctx.manager.current
-    if current is not None:
-        options["sd_model_checkpoint"] = current.info.title
-    options["sd_vae"] = ctx.manager.vae_choice
-    return options
+    return {
+        "ready": True,
+        "models_dir": str(ctx.catalog.models_dir),
+        "checkpoint_dir": str(ctx.catalog.checkpoint_dir),
+        "checkpoints": len(usable),
+        "current_checkpoint": current.info.title if current is not None else None,
+        "unusable": [{"name": i.name, "path": str(i.path), "reason": i.error}
+                     for i in ctx.catalog.checkpoints if not i.usable],
+        "hint": None if usable else empty_folder_hint(ctx.catalog.models_dir),
+    }
 
 
 def register_api(app: FastAPI, ctx: AtelierContext, *, mount_sdapi: bool) -> None:
-    """Add error handlers, the health route and (with ``--api``) ``/sdapi/v1``."""
+    """Add error handlers, the status route and (with ``--api``) ``/sdapi/v1``."""
     install_error_handlers(app)
 
     @app.get("/atelier/v1/status", tags=["atelier"])
     def status() -> dict:
-        usable = ctx.catalog.usable_checkpoints()
-        return {
-            "ready": True,
-            "checkpoints": len(usable),
-            "unusable": [{"name": i.name, "reason": i.error} for i in ctx.catalog.checkpoints if not i.usable],
-            "hint": None if usable else empty_folder_hint(ctx.catalog.models_dir),
-        }
+        return _status(ctx)
 
     if mount_sdapi:
         app.include_router(sdapi_router(ctx))

@@ -1,18 +1,35 @@
-"""A1111's ``/sdapi/v1`` request and response shapes (field names and defaults as A1111)."""
+"""A1111's ``/sdapi/v1`` request and response shapes (field names and defaults as A1111 1.10).
+
+Checked against AUTOMATIC1111/stable-diffusion-webui ``modules/api/models.py`` (every generated
+field is ``Optional``; ``sampler_index`` defaults to "Euler", ``save_images`` to False) and the
+``StableDiffusionProcessing*`` dataclasses in ``modules/processing.py`` for the defaults.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
-class _A1111Model(BaseModel):
-    # A1111 clients send fields Atelier does not use yet; they are accepted and ignored.
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+class _A1111Body(BaseModel):
+    """Request bodies: A1111 declares every field ``Optional``, so ``null`` means the default.
+
+    Fields Atelier does not use (``eta``, ``tiling``, ``hr_prompt`` …) are accepted and echoed
+    back in ``parameters`` as A1111 does, but never reach the engine.
+    """
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_default(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if v is not None}
+        return data
 
 
-class Txt2ImgBody(_A1111Model):
+class Txt2ImgBody(_A1111Body):
     prompt: str = ""
     negative_prompt: str = ""
     styles: list[str] = Field(default_factory=list)
@@ -22,7 +39,7 @@ class Txt2ImgBody(_A1111Model):
     seed_resize_from_h: int = -1
     seed_resize_from_w: int = -1
     sampler_name: Optional[str] = None
-    sampler_index: str = Field("Euler", description="legacy alias of sampler_name")
+    sampler_index: str = Field("Euler", description="legacy alias, used when sampler_name is empty")
     scheduler: Optional[str] = None
     batch_size: int = 1
     n_iter: int = 1
@@ -50,7 +67,7 @@ class Txt2ImgBody(_A1111Model):
 
 
 class Img2ImgBody(Txt2ImgBody):
-    init_images: list[str] = Field(default_factory=list)
+    init_images: Optional[list[str]] = None
     mask: Optional[str] = None
     resize_mode: int = 0
     denoising_strength: Optional[float] = 0.75
@@ -67,10 +84,10 @@ class Img2ImgBody(Txt2ImgBody):
 class GenerationResponse(BaseModel):
     images: list[str]
     parameters: dict[str, Any]
-    info: str
+    info: str = Field(description="JSON-encoded object: all_seeds, infotexts, sd_model_name, …")
 
 
-class PngInfoBody(_A1111Model):
+class PngInfoBody(BaseModel):
     image: str
 
 
@@ -80,7 +97,17 @@ class PngInfoResponse(BaseModel):
     parameters: dict[str, Any]
 
 
+class ProgressResponse(BaseModel):
+    progress: float
+    eta_relative: float
+    state: dict[str, Any]
+    current_image: Optional[str] = None
+    textinfo: Optional[str] = None
+
+
 class SdModelItem(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
     title: str
     model_name: str
     hash: Optional[str]

@@ -1,0 +1,359 @@
+"""The A1111-compatible REST API over tiny random-weight checkpoints (FastAPI TestClient).
+
+Checks what A1111 clients rely on: response shapes, infotext inside the returned PNGs, the
+``info`` JSON string, seeds, img2img/inpaint, options and model switching, and that every kind
+of bad input answers 4xx with a readable message instead of a 500.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from httpx import Response
+from PIL import Image, PngImagePlugin
+
+from pipelines.context import AppConfig, AtelierContext
+from webui.server import create_app
+
+FAST = {"width": 64, "height": 64, "steps": 3, "sampler_name": "Euler"}
+MAIN, OTHER = "tiny-sd1", "more/tiny-sd1-b.safetensors"
+SDMODEL_FIELDS = {"title", "model_name", "hash", "sha256", "filename", "config"}
+STATE_FIELDS = {"skipped", "interrupted", "stopping_generation", "job", "job_count", "job_timestamp", "job_no",
+                "sampling_step", "sampling_steps"}
+
+
+# -- helpers -----------------------------------------------------------------------------------
+def b64png(image: Image.Image, text: Optional[dict[str, str]] = None) -> str:
+    """An image as A1111 clients send it: base64 PNG, optional text chunks."""
+    info = PngImagePlugin.PngInfo()
+    for key, value in (text or {}).items():
+        info.add_text(key, value)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def unpng(data: str) -> Image.Image:
+    image = Image.open(io.BytesIO(base64.b64decode(data)))
+    image.load()
+    return image
+
+
+def noise_image(seed: int = 0, size: int = 64) -> Image.Image:
+    """Busy pixels, so a repainted region can never match the input by chance."""
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+
+
+def square_mask(lo: int, hi: int, size: int = 64) -> Image.Image:
+    mask = np.zeros((size, size), np.uint8)
+    mask[lo:hi, lo:hi] = 255
+    return Image.fromarray(mask, "L")
+
+
+@dataclass
+class Api:
+    """A TestClient over one context, with the request/assert helpers every test shares."""
+
+    client: TestClient
+    ctx: AtelierContext
+
+    def ok(self, method: str, route: str, body: Any = None) -> Any:
+        response = self.client.request(method, f"/sdapi/v1/{route}", json=body)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def generate(self, kind: str = "txt2img", **fields: Any) -> tuple[dict, dict]:
+        """(response JSON, decoded ``info``) for a small, fast job."""
+        body = self.ok("POST", kind, {"prompt": "a red fox", "seed": 42, **FAST, **fields})
+        info = body["info"]
+        assert isinstance(info, str)
+        return body, json.loads(info)
+
+    def fails(self, method: str, route: str, status: int, body: Any = None, **kwargs: Any) -> str:
+        """Assert a clean JSON error (never a traceback) and return its message."""
+        response = self.client.request(method, f"/sdapi/v1/{route}", json=body, **kwargs)
+        assert response.status_code == status, response.text
+        return error_detail(response)
+
+    def title(self, query: str) -> str:
+        return self.ctx.catalog.find_checkpoint(query).title
+
+    def shorthash(self, query: str) -> str:
+        """What ``info.sd_model_hash`` says when ``query`` generated the image."""
+        return self.ctx.catalog.find_checkpoint(query).shorthash
+
+    def select(self, query: str) -> None:
+        self.ok("POST", "options", {"sd_model_checkpoint": self.title(query)})
+
+    def selected(self) -> str:
+        return self.ok("GET", "options")["sd_model_checkpoint"]
+
+
+def error_detail(response: Response) -> str:
+    payload = response.json()
+    assert set(payload) == {"error", "detail"} and isinstance(payload["detail"], str), payload
+    assert "Traceback" not in response.text
+    return payload["detail"]
+
+
+@pytest.fixture(scope="module")
+def api(tiny_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    ctx = AtelierContext(AppConfig(data_dir=tmp_path_factory.mktemp("api-data"), models_dir=tiny_models_dir,
+                                   hash_in_background=False))
+    client = TestClient(create_app(ctx, api=True, webui=False))
+    api = Api(client, ctx)
+    api.select(MAIN)
+    yield api
+    ctx.close()
+
+
+# -- txt2img -----------------------------------------------------------------------------------
+def test_txt2img_images_carry_infotext_and_info_is_a1111_json(api: Api) -> None:
+    body, info = api.generate(batch_size=2, seed=1234, negative_prompt="blurry")
+    assert set(body) == {"images", "parameters", "info"} and len(body["images"]) == 2
+    assert info["all_seeds"] == [1234, 1235] and info["seed"] == 1234
+    assert info["all_prompts"] == ["a red fox"] * 2 and info["negative_prompt"] == "blurry"
+    assert info["sd_model_name"] == MAIN and info["sampler_name"] == "Euler"
+    assert {"all_subseeds", "job_timestamp", "version", "styles", "clip_skip", "index_of_first_image"} <= set(info)
+    for data, text, seed in zip(body["images"], info["infotexts"], info["all_seeds"]):
+        image = unpng(data)
+        assert image.format == "PNG" and image.size == (64, 64)
+        assert image.info["parameters"] == text
+        assert text.startswith("a red fox\nNegative prompt: blurry\nSteps: 3, Sampler: Euler")
+        assert f"Seed: {seed}," in text
+    assert body["parameters"]["prompt"] == "a red fox" and body["parameters"]["sampler_index"] == "Euler"
+    assert not (api.ctx.outputs_dir / "txt2img-images").exists()  # A1111: save_images defaults to False
+
+
+def test_nulls_legacy_sampler_index_and_unknown_fields_are_accepted(api: Api) -> None:
+    fields = {"sampler_name": None, "sampler_index": "DPM++ 2M Karras", "override_settings": None, "styles": None,
+              "scheduler": None, "eta": 0.5, "send_images": False}
+    body, info = api.generate(**fields)
+    assert body["images"] == [] and body["parameters"]["eta"] == 0.5
+    assert "Sampler: DPM++ 2M, Schedule type: Karras" in info["infotexts"][0]
+
+
+# -- img2img and inpaint -----------------------------------------------------------------------
+def test_img2img_accepts_data_urls_and_echoes_init_images_only_when_asked(api: Api) -> None:
+    source = f"data:image/png;base64,{b64png(noise_image())}"
+    body, info = api.generate("img2img", init_images=[source], mask=None, denoising_strength=0.5)
+    assert unpng(body["images"][0]).size == (64, 64)
+    assert "Denoising strength: 0.5" in info["infotexts"][0]
+    assert body["parameters"]["init_images"] is None and body["parameters"]["mask"] is None
+    body, _ = api.generate("img2img", init_images=[source], include_init_images=True, send_images=False)
+    assert body["parameters"]["init_images"] == [source]
+
+
+@pytest.mark.parametrize("full_res", [True, False], ids=["only-masked", "whole-picture"])
+def test_inpaint_keeps_pixels_far_outside_the_mask(api: Api, full_res: bool) -> None:
+    source = noise_image(1)
+    body, info = api.generate("img2img", init_images=[b64png(source)], mask=b64png(square_mask(24, 40)),
+                              mask_blur=2, inpaint_full_res=full_res, inpaint_full_res_padding=4,
+                              denoising_strength=1.0)
+    out, original = np.asarray(unpng(body["images"][0]).convert("RGB")), np.asarray(source)
+    far = np.ones((64, 64), bool)
+    far[14:50, 14:50] = False
+    assert np.array_equal(out[far], original[far])
+    assert not np.array_equal(out[28:36, 28:36], original[28:36, 28:36])
+    assert "Mask blur: 2" in info["infotexts"][0]
+
+
+# -- png-info and listings ---------------------------------------------------------------------
+def test_png_info_reads_back_a_generated_image(api: Api) -> None:
+    body, info = api.generate(seed=7)
+    result = api.ok("POST", "png-info", {"image": body["images"][0]})
+    assert set(result) == {"info", "items", "parameters"}
+    assert result["info"] == info["infotexts"][0] and result["items"] == {}
+    params = result["parameters"]
+    assert params["Prompt"] == "a red fox" and params["Seed"] == "7" and params["Size-1"] == "64"
+    assert params["Model"] == MAIN and params["Sampler"] == "Euler"
+
+
+def test_png_info_without_infotext_reports_other_text_chunks(api: Api) -> None:
+    result = api.ok("POST", "png-info", {"image": b64png(noise_image(), {"Software": "paint"})})
+    assert result["info"] == "" and result["items"] == {"Software": "paint"}
+    assert result["parameters"]["Prompt"] == ""
+
+
+def test_sd_models_lists_usable_checkpoints_in_a1111_shape(api: Api) -> None:
+    models = api.ok("GET", "sd-models")
+    by_name = {m["model_name"]: m for m in models}
+    assert {MAIN, "more_tiny-sd1-b", "tiny-sdxl"} <= set(by_name)
+    assert not any(m["filename"].endswith(("garbage.ckpt", "not-a-model.safetensors", "broken-truncated.safetensors"))
+                   for m in models)
+    main = by_name[MAIN]
+    assert set(main) == SDMODEL_FIELDS and main["config"] is None
+    assert main["hash"] == main["sha256"][:10] and main["title"] == f"{MAIN}.safetensors [{main['hash']}]"
+    assert api.ok("POST", "refresh-checkpoints") is None
+    assert api.ok("GET", "sd-models") == models
+
+
+def test_samplers_and_schedulers_listings(api: Api) -> None:
+    euler = next(s for s in api.ok("GET", "samplers") if s["name"] == "Euler")
+    assert set(euler) == {"name", "aliases", "options"}
+    karras = next(s for s in api.ok("GET", "schedulers") if s["label"] == "Karras")
+    assert set(karras) == {"name", "label", "aliases", "default_rho", "need_inner_model"}
+
+
+def test_status_lists_corrupt_files_with_reasons(api: Api) -> None:
+    status = api.client.get("/atelier/v1/status").json()
+    reasons = {item["name"]: item["reason"] for item in status["unusable"]}
+    assert set(reasons) == {"garbage.ckpt", "not-a-model.safetensors", "broken-truncated.safetensors"}
+    assert all(reasons.values()) and status["hint"] is None and status["checkpoints"] >= 3
+
+
+# -- progress / interrupt / skip ---------------------------------------------------------------
+def test_progress_when_idle_and_control_routes(api: Api) -> None:
+    progress = api.ok("GET", "progress")
+    assert progress["progress"] == 0 and set(progress["state"]) == STATE_FIELDS
+    assert api.ok("POST", "interrupt") == {} and api.ok("POST", "skip") is None
+
+
+def test_interrupt_stops_a_running_job(api: Api) -> None:
+    results: list[dict] = []
+    worker = threading.Thread(target=lambda: results.append(api.generate(n_iter=20, steps=20)[1]))
+    worker.start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        progress = api.ok("GET", "progress")
+        if progress["state"]["sampling_step"] > 0:
+            break
+        time.sleep(0.01)
+    assert progress["state"]["job"] == "txt2img" and 0 < progress["progress"] < 1
+    api.ok("POST", "interrupt")
+    worker.join(30)
+    assert results and results[0]["interrupted"] and len(results[0]["all_seeds"]) < 20
+
+
+# -- options and model switching ---------------------------------------------------------------
+def test_options_round_trip(api: Api) -> None:
+    options = api.ok("GET", "options")
+    assert options["send_seed"] is True and options["sd_model_checkpoint"] == api.title(MAIN)
+    try:
+        assert api.ok("POST", "options", {"send_seed": False}) is None
+        assert api.ok("GET", "options")["send_seed"] is False
+    finally:
+        api.ok("POST", "options", {"send_seed": True})
+    assert api.ok("GET", "options") == options
+
+
+def test_switch_model_via_options_and_override_settings(api: Api) -> None:
+    main, other = api.shorthash(MAIN), api.shorthash(OTHER)
+    try:
+        api.select(OTHER)
+        assert api.selected() == api.title(OTHER)
+        assert api.generate()[1]["sd_model_hash"] == other
+        override = {"sd_model_checkpoint": api.title(MAIN)}
+        assert api.generate(override_settings=override)[1]["sd_model_hash"] == main
+        assert api.selected() == api.title(OTHER)  # an override lasts one request…
+        assert api.ctx.manager.current.info.title == api.title(OTHER)
+        assert api.generate()[1]["sd_model_hash"] == other
+        api.generate(override_settings=override, override_settings_restore_afterwards=False)
+        assert api.selected() == api.title(MAIN)  # …unless asked to stay
+    finally:
+        api.select(MAIN)
+
+
+def test_model_chosen_in_config_json_is_used_and_stays_loaded(api: Api) -> None:
+    try:
+        api.ctx.settings_store.update({"sd_model_checkpoint": api.title(OTHER)})  # as after a restart
+        assert api.generate()[1]["sd_model_hash"] == api.shorthash(OTHER)
+        assert api.ctx.manager.current.info.title == api.title(OTHER)
+    finally:
+        api.select(MAIN)
+
+
+def test_vae_override_changes_pixels_for_one_request(api: Api) -> None:
+    plain, _ = api.generate(seed=5)
+    with_vae, info = api.generate(seed=5, override_settings={"sd_vae": "tiny-vae.safetensors"})
+    assert info["sd_vae_name"] == "tiny-vae.safetensors" and "VAE: tiny-vae.safetensors" in info["infotexts"][0]
+    assert with_vae["images"] != plain["images"]
+    assert api.ok("GET", "options")["sd_vae"] == "Automatic"
+    assert api.generate(seed=5)[0]["images"] == plain["images"]
+
+
+def test_failed_switch_keeps_the_current_model(api: Api) -> None:
+    before = api.selected()
+    assert "no-such-model" in api.fails("POST", "options", 422, {"sd_model_checkpoint": "no-such-model"})
+    assert "garbage.ckpt" in api.fails("POST", "options", 400, {"sd_model_checkpoint": "garbage.ckpt"})
+    assert "CLIP_stop_at_last_layers" in api.fails(
+        "POST", "options", 422, {"sd_model_checkpoint": api.title(OTHER), "CLIP_stop_at_last_layers": 99})
+    assert api.selected() == before and api.ctx.manager.current.info.title == before
+
+
+# -- bad input ---------------------------------------------------------------------------------
+NOT_AN_IMAGE = base64.b64encode(b"this is plain text, not an image").decode()
+
+BAD_INPUT = [
+    ("img2img", {}, "init_images"),
+    ("img2img", {"init_images": "abc"}, "init_images"),
+    ("img2img", {"init_images": ["@@@not base64@@@"]}, "init_images[0]: not valid base64"),
+    ("img2img", {"init_images": [NOT_AN_IMAGE]}, "init_images[0]: not a decodable image"),
+    ("img2img", {"init_images": [b64png(noise_image())], "mask": NOT_AN_IMAGE}, "mask: not a decodable image"),
+    ("img2img", {"init_images": [b64png(noise_image())], "resize_mode": 9}, "resize_mode"),
+    ("txt2img", {"override_settings": {"sd_model_checkpoint": "no-such-model"}}, "no-such-model"),
+    ("txt2img", {"override_settings": {"sd_vae": "no-such-vae"}}, "no-such-vae"),
+    ("txt2img", {"override_settings": "fast"}, "override_settings"),
+    ("txt2img", {"width": 100}, "width must be a multiple of 8"),
+    ("txt2img", {"height": 32}, "height must be between 64 and 4096"),
+    ("txt2img", {"width": 8192}, "width must be between"),
+    ("txt2img", {"sampler_name": "Warp Drive"}, "Valid samplers: "),
+    ("txt2img", {"scheduler": "Sideways"}, "Sideways"),
+    ("txt2img", {"steps": "many"}, "steps"),
+    ("txt2img", {"prompt": ["a", "list"]}, "prompt"),
+    ("txt2img", {"seed": 1.5}, "seed"),
+    ("txt2img", {"override_settings": {"CLIP_stop_at_last_layers": 40}}, "clip_skip"),
+    ("png-info", {"image": ""}, "image: empty image data"),
+    ("png-info", {"image": NOT_AN_IMAGE}, "image: not a decodable image"),
+    ("png-info", {}, "image"),
+    ("options", ["not", "a", "dict"], ""),
+    ("options", {"samples_format": "bmp"}, "samples_format"),
+]
+
+
+@pytest.mark.parametrize("route,body,fragment", BAD_INPUT, ids=[f"{r}-{i}" for i, (r, _, _) in enumerate(BAD_INPUT)])
+def test_bad_input_answers_422_with_a_message(api: Api, route: str, body: Any, fragment: str) -> None:
+    base = {**FAST, "seed": 1} if route in ("txt2img", "img2img") else {}
+    payload = {**base, **body} if isinstance(body, dict) else body
+    assert fragment in api.fails("POST", route, 422, payload)
+
+
+def test_unknown_sampler_lists_every_valid_name(api: Api) -> None:
+    message = api.fails("POST", "txt2img", 422, {**FAST, "sampler_name": "Warp Drive"})
+    assert all(s["name"] in message for s in api.ok("GET", "samplers"))
+
+
+def test_malformed_json_is_a_422(api: Api) -> None:
+    api.fails("POST", "txt2img", 422, content=b"{not json", headers={"content-type": "application/json"})
+
+
+# -- an empty models folder --------------------------------------------------------------------
+def test_empty_models_folder_explains_where_to_put_a_checkpoint(tmp_path: Path, tiny_models_dir: Path) -> None:
+    models = tmp_path / "models"
+    ctx = AtelierContext(AppConfig(data_dir=tmp_path / "data", models_dir=models, hash_in_background=False))
+    try:
+        api = Api(TestClient(create_app(ctx, api=True, webui=False)), ctx)
+        folder = str(models / "Stable-diffusion")
+        assert api.ok("GET", "sd-models") == []
+        assert folder in api.client.get("/atelier/v1/status").json()["hint"]
+        assert folder in api.fails("POST", "txt2img", 400, {**FAST, "seed": 1})
+        source = tiny_models_dir / "Stable-diffusion"
+        shutil.copytree(source / f"{MAIN}.config", models / "Stable-diffusion" / f"{MAIN}.config")
+        shutil.copy(source / f"{MAIN}.safetensors", models / "Stable-diffusion")
+        api.ok("POST", "refresh-checkpoints")
+        assert [m["model_name"] for m in api.ok("GET", "sd-models")] == [MAIN]
+        assert api.client.get("/atelier/v1/status").json()["hint"] is None
+    finally:
+        ctx.close()
