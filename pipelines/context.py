@@ -74,7 +74,7 @@ class AtelierContext:
         if config.hash_in_background:
             threading.Thread(target=self.catalog.hash_all, name="atelier-hash", daemon=True).start()
         self.cache = ModelCache(self.policy.ram_budget_bytes)
-        self.manager = ModelManager(self.catalog, self.policy, self.cache)
+        self.manager = ModelManager(self.catalog, self.policy, self.cache, preferred=settings.sd_model_checkpoint)
         self.writer = OutputWriter(self.outputs_dir, settings.samples_format, settings.enable_pnginfo)
         self.engine = GenerationEngine(self.manager, self.writer)
         self.queue = JobQueue()
@@ -100,6 +100,7 @@ class AtelierContext:
         self.writer.fmt = s.samples_format
         self.writer.save_infotext = s.enable_pnginfo
         self.cache.budget_bytes = int(s.model_cache_gb * (1 << 30))
+        self.manager.preferred = s.sd_model_checkpoint
 
     def close(self) -> None:
         self.queue.shutdown()

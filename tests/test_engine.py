@@ -262,3 +262,27 @@ def test_sdxl_refiner_takes_over_at_the_switch_point(ctx: AtelierContext) -> Non
         t2i(ctx, checkpoint="tiny-sd1", refiner_checkpoint="tiny-sdxl-refiner", refiner_switch_at=0.5)
     with pytest.raises(ValueError, match="SDXL refiner"):
         t2i(ctx, checkpoint="tiny-sdxl-refiner")
+
+
+def test_variation_batches_keep_the_seed_and_advance_the_subseed(ctx: AtelierContext) -> None:
+    result = t2i(ctx, seed=40, subseed=70, subseed_strength=0.3, batch_size=2)
+    assert result.seeds == [40, 40] and result.subseeds == [70, 71]
+
+
+def test_infotext_model_name_is_the_file_stem(ctx: AtelierContext) -> None:
+    result = t2i(ctx, checkpoint="more/tiny-sd1-b.safetensors", seed=1)
+    assert "Model: tiny-sd1-b," in result.infotexts[0] and result.info()["sd_model_name"] == "tiny-sd1-b"
+
+
+def test_the_saved_checkpoint_choice_is_used_after_a_restart(make_context, tiny_models_dir: Path) -> None:
+    first = make_context(tiny_models_dir)
+    first.settings_store.update({"sd_model_checkpoint": "tiny-sdxl.safetensors"})
+    from pipelines.context import AppConfig
+
+    again = AtelierContext(AppConfig(data_dir=first.config.data_dir, models_dir=tiny_models_dir,
+                                     hash_in_background=False))
+    try:
+        assert again.manager.resolve(None).name == "tiny-sdxl.safetensors"
+        assert "Model: tiny-sdxl" in again.engine.txt2img(Txt2ImgRequest(prompt="x", **SMALL)).infotexts[0]
+    finally:
+        again.close()

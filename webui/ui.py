@@ -208,7 +208,7 @@ def build_ui(ctx: AtelierContext) -> gr.Blocks:
     titles = actions.checkpoint_titles(ctx)
     with gr.Blocks(title="Atelier") as demo:
         with gr.Row():
-            checkpoint = gr.Dropdown(titles, value=titles[0] if titles else None, label="Stable Diffusion checkpoint",
+            checkpoint = gr.Dropdown(titles, value=actions.selected_checkpoint_title(ctx), label="Stable Diffusion checkpoint",
                                      elem_id="quick_checkpoint", scale=3)
             load_status = gr.Markdown("" if titles else actions.empty_folder_hint(ctx.catalog.models_dir))
 

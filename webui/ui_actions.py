@@ -18,6 +18,7 @@ from pipelines.diffusion.infotext import parse_infotext, request_fields_from_inf
 from pipelines.diffusion.request import Img2ImgRequest, InpaintingFill, ResizeMode, Txt2ImgRequest
 from pipelines.jobs import Job, Progress
 from pipelines.models.catalog import empty_folder_hint
+from pipelines.models.loader import ModelLoadError
 from pipelines.outputs import read_infotext
 from webui.errors import user_message  # noqa: F401  (re-exported for the UI)
 
@@ -125,6 +126,14 @@ def parse_prompt_box(text: str) -> Optional[dict[str, Any]]:
 
 def checkpoint_titles(ctx: AtelierContext) -> list[str]:
     return [info.title for info in ctx.catalog.usable_checkpoints()]
+
+
+def selected_checkpoint_title(ctx: AtelierContext) -> Optional[str]:
+    """What the checkpoint dropdown shows: the loaded model, else the one that will load."""
+    try:
+        return ctx.manager.resolve(None).title
+    except (LookupError, ModelLoadError):
+        return None
 
 
 def select_checkpoint(ctx: AtelierContext, title: str) -> str:

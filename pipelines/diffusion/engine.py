@@ -141,12 +141,14 @@ class GenerationEngine:
         loaded = self.manager.checkpoint(req.checkpoint)
         info = loaded.info
         result = GenerationResult(
-            request=req, model_name=info.model_name, model_hash=info.shorthash,
+            request=req, model_name=info.stem, model_hash=info.shorthash,
             vae_name=loaded.vae.name if loaded.vae else None,
         )
         seed, subseed = resolve_seed(req.seed), resolve_seed(req.subseed)
         total = req.batch_size * req.n_iter
-        all_seeds, all_subseeds = batch_seeds(seed, total), batch_seeds(subseed, total)
+        # A1111: with a variation strength the seed stays fixed and only the subseed advances
+        all_seeds = [seed] * total if req.subseed_strength > 0 else batch_seeds(seed, total)
+        all_subseeds = batch_seeds(subseed, total)
         steps_per_batch = self._steps_per_batch(req)
         control.start(steps_per_batch, req.n_iter, textinfo=f"{kind} {req.width}x{req.height}")
         for batch in range(req.n_iter):
@@ -179,7 +181,7 @@ class GenerationEngine:
                  image: Image.Image, seed: int, subseed: int) -> None:
         info = loaded.info
         params = generation_params(
-            req, seed=seed, subseed=subseed, model_name=info.model_name, model_hash=info.shorthash,
+            req, seed=seed, subseed=subseed, model_name=info.stem, model_hash=info.shorthash,
             vae_name=loaded.vae.name if loaded.vae else None, vae_hash=None, version=VERSION,
             extra=req.extra,
         )

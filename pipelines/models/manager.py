@@ -43,6 +43,7 @@ class ModelManager:
     catalog: ModelCatalog
     policy: DevicePolicy
     cache: ModelCache
+    preferred: Optional[str] = None  # the user's saved choice, used until a model is loaded
     loads: list[LoadEvent] = field(default_factory=list)
     on_model_loaded: list[Callable[[LoadedCheckpoint], None]] = field(default_factory=list)
     _current: Optional[LoadedCheckpoint] = None
@@ -58,11 +59,19 @@ class ModelManager:
         return self._vae_choice
 
     def resolve(self, query: Optional[str]) -> CheckpointInfo:
-        """The catalog entry for ``query``; None means the current or else the first usable."""
+        """The catalog entry for ``query``; None means the current, else the saved choice,
+        else the first usable checkpoint."""
         if query:
             return self.catalog.find_checkpoint(query)
         if self._current is not None:
             return self._current.info
+        if self.preferred:
+            try:
+                info = self.catalog.find_checkpoint(self.preferred)
+                if info.usable:
+                    return info
+            except LookupError:
+                log.warning("saved checkpoint %r is gone; using the first usable one", self.preferred)
         usable = self.catalog.usable_checkpoints()
         if not usable:
             raise NoCheckpointError(empty_folder_hint(self.catalog.models_dir))
