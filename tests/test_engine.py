@@ -286,3 +286,12 @@ def test_the_saved_checkpoint_choice_is_used_after_a_restart(make_context, tiny_
         assert "Model: tiny-sdxl" in again.engine.txt2img(Txt2ImgRequest(prompt="x", **SMALL)).infotexts[0]
     finally:
         again.close()
+
+
+def test_live_previews_appear_every_n_steps(ctx: AtelierContext) -> None:
+    control = JobControl(preview_every=2)
+    previews = []
+    control.listeners.append(lambda p: previews.append((p.step, p.preview)) if p.preview is not None else None)
+    ctx.engine.txt2img(Txt2ImgRequest(prompt="x", checkpoint="tiny-sd1", seed=2, **SMALL), control)
+    assert previews and previews[0][1].size == (8, 8) and previews[0][1].mode == "RGB"
+    assert control.progress.step == SMALL["steps"] and control.progress.fraction == 1.0

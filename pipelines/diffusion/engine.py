@@ -19,6 +19,7 @@ from PIL import Image
 from pipelines import __version__
 from pipelines.diffusion import images as imgops
 from pipelines.diffusion.infotext import format_infotext, generation_params
+from pipelines.diffusion.preview import latents_to_preview
 from pipelines.diffusion.request import (
     HIRES_DEFAULT_DENOISING,
     GenerationRequest,
@@ -30,7 +31,7 @@ from pipelines.diffusion.request import (
 from pipelines.diffusion.samplers import make_scheduler, resolve_sampler
 from pipelines.diffusion.seeds import batch_noise, batch_seeds, resolve_seed, step_generators
 from pipelines.jobs import JobControl
-from pipelines.models.architecture import ModelFamily
+from pipelines.models.architecture import Architecture, ModelFamily
 from pipelines.models.loader import LoadedCheckpoint
 from pipelines.models.manager import ModelManager
 from pipelines.outputs import OutputWriter
@@ -108,13 +109,18 @@ class GenerationResult:
 
 
 class _Progress:
-    """Bridges diffusers' per-step callback to a :class:`JobControl`."""
+    """Bridges diffusers' per-step callback to a :class:`JobControl` (progress, previews, stop)."""
 
-    def __init__(self, control: JobControl, batch: int) -> None:
-        self.control, self.batch, self.offset = control, batch, 0
+    def __init__(self, control: JobControl, batch: int, arch: Architecture) -> None:
+        self.control, self.batch, self.arch, self.offset = control, batch, arch, 0
 
     def __call__(self, pipe: Any, step: int, timestep: Any, kwargs: dict) -> dict:
-        self.control.step(self.offset + step + 1, batch=self.batch)
+        done = self.offset + step + 1
+        latents = kwargs.get("latents")
+        preview = None
+        if latents is not None and latents.shape[1] >= 4 and self.control.wants_preview(done):
+            preview = latents_to_preview(latents, self.arch)
+        self.control.step(done, batch=self.batch, preview=preview)
         if self.control.should_stop():
             pipe._interrupt = True
         return kwargs
@@ -158,7 +164,7 @@ class GenerationEngine:
             control.skipped.clear()
             seeds = all_seeds[batch * req.batch_size:(batch + 1) * req.batch_size]
             subseeds = all_subseeds[batch * req.batch_size:(batch + 1) * req.batch_size]
-            progress = _Progress(control, batch)
+            progress = _Progress(control, batch, loaded.architecture)
             if isinstance(req, Img2ImgRequest):
                 images = self._img2img_batch(loaded, req, seeds, progress)
             else:
