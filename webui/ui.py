@@ -25,17 +25,6 @@ def _gallery(result: Any) -> list[tuple[Any, str]]:
     return [(image, f"seed {seed}") for image, seed in zip(result.images, result.seeds)]
 
 
-def _progress_reporter(progress: gr.Progress, ctx: AtelierContext):
-    def report(job: Any) -> None:
-        position = ctx.queue.position(job)
-        if position > 0:
-            progress(0.0, desc=f"In queue: {position} job(s) ahead")
-        else:
-            progress(job.control.progress.fraction, desc=actions.progress_text(job.control.progress))
-
-    return report
-
-
 def _sampler_controls(ctx: AtelierContext, kind: str) -> dict[str, gr.components.Component]:
     settings = ctx.settings
     with gr.Row():
@@ -120,20 +109,31 @@ def _generation_tab(ctx: AtelierContext, kind: str) -> None:
     names = list(controls) + list(extra)
     components = list(controls.values()) + list(extra.values())
 
-    def generate_fn(prompt_text: str, negative_text: str, *values: Any, request: gr.Request = None,
-                    progress: gr.Progress = gr.Progress()) -> tuple:
+    def generate_fn(prompt_text: str, negative_text: str, *values: Any, request: gr.Request = None):
+        """Queue the job, stream queue position / progress / live preview, then show results."""
         fields = dict(zip(names, values))
         for key in ("steps", "width", "height", "n_iter", "batch_size", "seed", "subseed", "mask_blur",
                     "hr_second_pass_steps", "inpaint_full_res_padding"):
             if key in fields and fields[key] is not None:
                 fields[key] = int(fields[key])
-        run = actions.txt2img if kind == "txt2img" else actions.img2img
+        build = actions.txt2img_request if kind == "txt2img" else actions.img2img_request
         try:
-            result = run(ctx, prompt=prompt_text, negative_prompt=negative_text, owner=_owner(request),
-                         on_progress=_progress_reporter(progress, ctx), **fields)
+            job = actions.start(ctx, kind, build(ctx, prompt=prompt_text, negative_prompt=negative_text, **fields),
+                                _owner(request))
         except actions.UserError as exc:
             raise gr.Error(str(exc)) from exc
-        return _gallery(result), actions.result_html(result), result.seeds, ""
+        shown = None
+        while not job.done.wait(0.3):
+            preview = job.control.progress.preview
+            gallery_update = gr.update()
+            if preview is not None and preview is not shown:
+                shown, gallery_update = preview, [(preview, "preview")]
+            yield gallery_update, gr.update(), gr.update(), actions.status_text(ctx, job)
+        try:
+            result = actions.finish(job)
+        except actions.UserError as exc:
+            raise gr.Error(str(exc)) from exc
+        yield _gallery(result), actions.result_html(result), result.seeds, ""
 
     generate.click(generate_fn, [prompt, negative, *components], [gallery, info, seeds_state, progress_box],
                    concurrency_limit=None)

@@ -34,20 +34,31 @@ class UserError(Exception):
     """Something the person can fix; the UI shows the message as a notice."""
 
 
-def _run(ctx: AtelierContext, kind: str, request: Any, owner: Optional[str],
-         on_progress: Optional[ProgressCallback]) -> GenerationResult:
+def start(ctx: AtelierContext, kind: str, request: Any, owner: Optional[str]) -> Job:
+    """Queue a generation job owned by ``owner`` (the browser session)."""
     if not ctx.catalog.usable_checkpoints():
         raise UserError(empty_folder_hint(ctx.catalog.models_dir))
     run = ctx.engine.txt2img if kind == "txt2img" else ctx.engine.img2img
     job = ctx.queue.submit(kind, lambda control: run(request, control), owner=owner)
-    job.control.preview_every = ctx.settings.show_progress_every_n_steps
-    while not job.done.wait(0.2):
-        if on_progress:
-            on_progress(job)
+    job.control.preview_every = ctx.settings.show_progress_every_n_steps if ctx.settings.live_previews_enable else 0
+    return job
+
+
+def finish(job: Job) -> GenerationResult:
+    """The job's result, or its failure as a :class:`UserError`."""
     try:
         return job.wait()
     except Exception as exc:
         raise UserError(user_message(exc)) from exc
+
+
+def _run(ctx: AtelierContext, kind: str, request: Any, owner: Optional[str],
+         on_progress: Optional[ProgressCallback]) -> GenerationResult:
+    job = start(ctx, kind, request, owner)
+    while not job.done.wait(0.2):
+        if on_progress:
+            on_progress(job)
+    return finish(job)
 
 
 def _build(cls: type, fields: dict[str, Any]) -> Any:
@@ -57,19 +68,23 @@ def _build(cls: type, fields: dict[str, Any]) -> Any:
         raise UserError(user_message(exc)) from exc
 
 
+def txt2img_request(ctx: AtelierContext, **fields: Any) -> Txt2ImgRequest:
+    """The txt2img form's fields (GenerationRequest names) as a validated request."""
+    fields.setdefault("clip_skip", ctx.settings.CLIP_stop_at_last_layers)
+    return _build(Txt2ImgRequest, fields)
+
+
 def txt2img(ctx: AtelierContext, *, owner: Optional[str] = None, on_progress: Optional[ProgressCallback] = None,
             **fields: Any) -> GenerationResult:
     """Generate from the txt2img form's fields (GenerationRequest names)."""
-    fields.setdefault("clip_skip", ctx.settings.CLIP_stop_at_last_layers)
-    return _run(ctx, "txt2img", _build(Txt2ImgRequest, fields), owner, on_progress)
+    return _run(ctx, "txt2img", txt2img_request(ctx, **fields), owner, on_progress)
 
 
-def img2img(ctx: AtelierContext, *, init_image: Optional[Image.Image], mask: Optional[Image.Image] = None,
-            resize_mode: str = RESIZE_MODES[0], masked_content: str = "original",
-            inpaint_area: str = INPAINT_AREAS[0], mask_mode: str = MASK_MODES[0],
-            owner: Optional[str] = None, on_progress: Optional[ProgressCallback] = None,
-            **fields: Any) -> GenerationResult:
-    """img2img / inpaint from the form; labels are translated to A1111's enum values."""
+def img2img_request(ctx: AtelierContext, *, init_image: Optional[Image.Image], mask: Optional[Image.Image] = None,
+                    resize_mode: str = RESIZE_MODES[0], masked_content: str = "original",
+                    inpaint_area: str = INPAINT_AREAS[0], mask_mode: str = MASK_MODES[0],
+                    **fields: Any) -> Img2ImgRequest:
+    """The img2img form as a validated request; labels become A1111's enum values."""
     if init_image is None:
         raise UserError("Upload an image to use img2img.")
     fields.setdefault("clip_skip", ctx.settings.CLIP_stop_at_last_layers)
@@ -81,7 +96,21 @@ def img2img(ctx: AtelierContext, *, init_image: Optional[Image.Image], mask: Opt
         inpaint_full_res=inpaint_area == INPAINT_AREAS[1],
         inpainting_mask_invert=MASK_MODES.index(mask_mode),
     )
-    return _run(ctx, "img2img", _build(Img2ImgRequest, fields), owner, on_progress)
+    return _build(Img2ImgRequest, fields)
+
+
+def img2img(ctx: AtelierContext, *, owner: Optional[str] = None, on_progress: Optional[ProgressCallback] = None,
+            **form: Any) -> GenerationResult:
+    """img2img / inpaint from the form's values."""
+    return _run(ctx, "img2img", img2img_request(ctx, **form), owner, on_progress)
+
+
+def status_text(ctx: AtelierContext, job: Job) -> str:
+    """Queue position while waiting, then step / ETA."""
+    position = ctx.queue.position(job)
+    if position > 0:
+        return f"In queue: {position} job(s) ahead"
+    return progress_text(job.control.progress)
 
 
 def progress_text(progress: Progress) -> str:
