@@ -20,8 +20,11 @@ from pipelines.models.cache import ModelCache
 from pipelines.models.catalog import ModelCatalog
 from pipelines.models.hashing import HashCache
 from pipelines.models.manager import ModelManager
+from pipelines.networks.embeddings import EmbeddingDatabase, embedding_folders
+from pipelines.networks.lora import AddnetHashCache, LoraCatalog, NetworkHasher, NetworkManager, lora_folders
 from pipelines.outputs import OutputWriter
 from pipelines.settings import Settings, SettingsStore
+from pipelines.styles import StyleDatabase
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +42,12 @@ def quiet_libraries() -> None:
     """Keep diffusers' per-load banners and progress bars out of the server log."""
     from diffusers.utils import logging as diffusers_logging
 
+    from transformers.utils import logging as transformers_logging
+
     diffusers_logging.set_verbosity_error()
     diffusers_logging.disable_progress_bar()
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
 
 
 @dataclass(frozen=True)
@@ -75,8 +82,18 @@ class AtelierContext:
             threading.Thread(target=self.catalog.hash_all, name="atelier-hash", daemon=True).start()
         self.cache = ModelCache(self.policy.ram_budget_bytes)
         self.manager = ModelManager(self.catalog, self.policy, self.cache, preferred=settings.sd_model_checkpoint)
+        self.lora_catalog = LoraCatalog(lora_folders(config.models_dir))
+        self.lora_catalog.refresh()
+        self.networks = NetworkManager(
+            self.lora_catalog,
+            NetworkHasher(AddnetHashCache(config.data_dir / "cache" / "hashes-addnet.json"), self.catalog.hash_cache),
+            self.cache,
+        )
+        self.embeddings = EmbeddingDatabase(embedding_folders(config.models_dir), self.catalog.hash_cache)
+        self.embeddings.refresh()
+        self.styles = StyleDatabase.in_data_dir(config.data_dir)
         self.writer = OutputWriter(self.outputs_dir, settings.samples_format, settings.enable_pnginfo)
-        self.engine = GenerationEngine(self.manager, self.writer)
+        self.engine = GenerationEngine(self.manager, self.writer, self.networks, self.styles)
         self.queue = JobQueue()
         if settings.sd_vae:
             try:

@@ -27,6 +27,7 @@ import pytest  # noqa: E402
 def tiny_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A models folder in A1111 layout with tiny checkpoints, a VAE and broken files."""
     from tests.factory import build_checkpoint, build_vae, write_corrupt_files
+    from tests.factory_networks import build_kohya_lora
 
     root = tmp_path_factory.mktemp("models")
     build_checkpoint(root, "sd1", "tiny-sd1", seed=0)
@@ -35,6 +36,8 @@ def tiny_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build_checkpoint(root, "sdxl", "tiny-sdxl", seed=3)
     build_checkpoint(root, "sdxl-refiner", "tiny-sdxl-refiner", seed=4)
     build_vae(root, "tiny-vae", seed=7)
+    build_kohya_lora(root, "sd1", "tiny-lora", seed=5)
+    build_kohya_lora(root, "sdxl", "tiny-xl-lora", seed=6)
     write_corrupt_files(root)
     return root
 

@@ -295,3 +295,29 @@ def test_live_previews_appear_every_n_steps(ctx: AtelierContext) -> None:
     ctx.engine.txt2img(Txt2ImgRequest(prompt="x", checkpoint="tiny-sd1", seed=2, **SMALL), control)
     assert previews and previews[0][1].size == (8, 8) and previews[0][1].mode == "RGB"
     assert control.progress.step == SMALL["steps"] and control.progress.fraction == 1.0
+
+
+# -- prompts: LoRA tags and styles --------------------------------------------------------
+def test_lora_tags_change_the_image_and_are_recorded(ctx: AtelierContext) -> None:
+    base = t2i(ctx, seed=31)
+    zero = t2i(ctx, seed=31, prompt="a red fox <lora:tiny-lora:0>")
+    full = t2i(ctx, seed=31, prompt="a red fox <lora:tiny-lora:1>")
+    assert np.array_equal(pixels(base.images[0]), pixels(zero.images[0]))
+    assert not np.array_equal(pixels(base.images[0]), pixels(full.images[0]))
+    assert full.infotexts[0].startswith("a red fox <lora:tiny-lora:1>\n")
+    assert 'Lora hashes: "tiny-lora: ' in full.infotexts[0]
+    assert np.array_equal(pixels(base.images[0]), pixels(t2i(ctx, seed=31).images[0]))  # removed again
+
+
+def test_missing_or_mismatched_lora_warns_but_generates(ctx: AtelierContext) -> None:
+    result = t2i(ctx, seed=1, prompt="x <lora:nope:1> <lora:tiny-xl-lora:1>")
+    assert result.images and any("nope" in w for w in result.warnings)
+    assert any("tiny-xl-lora" in w for w in result.warnings)
+    assert "nope" in result.info()["warnings"][0] or "nope" in " ".join(result.info()["warnings"])
+
+
+def test_styles_are_applied_and_recorded_in_the_prompt(ctx: AtelierContext) -> None:
+    ctx.styles.create_from_prompt("moody", "{prompt}, dramatic light", "sunny")
+    result = t2i(ctx, seed=2, prompt="a tower", styles=["moody", "ghost-style"])
+    assert result.infotexts[0].startswith("a tower, dramatic light\nNegative prompt: sunny")
+    assert any("ghost-style" in w for w in result.warnings)

@@ -34,7 +34,10 @@ from pipelines.jobs import JobControl
 from pipelines.models.architecture import Architecture, ModelFamily
 from pipelines.models.loader import LoadedCheckpoint
 from pipelines.models.manager import ModelManager
+from pipelines.networks.lora import NetworkManager
+from pipelines.networks.tags import parse_prompt_networks
 from pipelines.outputs import OutputWriter
+from pipelines.styles import StyleDatabase
 
 log = logging.getLogger(__name__)
 
@@ -129,9 +132,38 @@ class _Progress:
 class GenerationEngine:
     """Runs txt2img / img2img / inpaint requests on the manager's current checkpoint."""
 
-    def __init__(self, manager: ModelManager, writer: OutputWriter) -> None:
+    def __init__(self, manager: ModelManager, writer: OutputWriter, networks: Optional[NetworkManager] = None,
+                 styles: Optional[StyleDatabase] = None) -> None:
         self.manager = manager
         self.writer = writer
+        self.networks = networks
+        self.styles = styles
+
+    def prepare_prompts(self, loaded: LoadedCheckpoint, req: GenerationRequest
+                        ) -> tuple[GenerationRequest, GenerationRequest, list[str]]:
+        """Apply styles and the prompt's LoRA tags to ``loaded``.
+
+        Returns (request as recorded: styled prompt with its tags and Lora hashes; request as
+        encoded: tags removed; warnings). Every generation must pass here, since adapters stay
+        on a cached model until the next apply.
+        """
+        prompt, negative = req.prompt, req.negative_prompt
+        warnings: list[str] = []
+        if self.styles is not None and req.styles:
+            missing = self.styles.missing(req.styles)
+            if missing:
+                warnings.append("unknown styles: " + ", ".join(missing))
+            prompt, negative = self.styles.apply(prompt, negative, req.styles)
+        parsed = parse_prompt_networks(prompt)
+        warnings += parsed.warnings
+        extra = dict(req.extra)
+        if self.networks is not None:
+            warnings += self.networks.apply(loaded, parsed.requests)
+            hashes = self.networks.lora_hashes(parsed.requests)
+            if hashes:
+                extra["Lora hashes"] = hashes
+        recorded = req.model_copy(update={"prompt": prompt, "negative_prompt": negative, "extra": extra})
+        return recorded, recorded.model_copy(update={"prompt": parsed.prompt}), warnings
 
     # -- public entry points ------------------------------------------------------------
     def txt2img(self, request: Txt2ImgRequest, control: Optional[JobControl] = None) -> GenerationResult:
@@ -146,9 +178,10 @@ class GenerationEngine:
         resolve_sampler(req.sampler_name, req.scheduler)  # fail fast, before loading anything
         loaded = self.manager.checkpoint(req.checkpoint)
         info = loaded.info
+        req, encoded, warnings = self.prepare_prompts(loaded, req)
         result = GenerationResult(
             request=req, model_name=info.stem, model_hash=info.shorthash,
-            vae_name=loaded.vae.name if loaded.vae else None,
+            vae_name=loaded.vae.name if loaded.vae else None, warnings=warnings,
         )
         seed, subseed = resolve_seed(req.seed), resolve_seed(req.subseed)
         total = req.batch_size * req.n_iter
@@ -165,10 +198,10 @@ class GenerationEngine:
             seeds = all_seeds[batch * req.batch_size:(batch + 1) * req.batch_size]
             subseeds = all_subseeds[batch * req.batch_size:(batch + 1) * req.batch_size]
             progress = _Progress(control, batch, loaded.architecture)
-            if isinstance(req, Img2ImgRequest):
-                images = self._img2img_batch(loaded, req, seeds, progress)
+            if isinstance(encoded, Img2ImgRequest):
+                images = self._img2img_batch(loaded, encoded, seeds, progress)
             else:
-                images = self._txt2img_batch(loaded, req, seeds, subseeds, progress)
+                images = self._txt2img_batch(loaded, encoded, seeds, subseeds, progress)
             for image, s, sub in zip(images, seeds, subseeds):
                 self._collect(result, loaded, req, kind, image, s, sub)
         result.interrupted = result.interrupted or control.interrupted.is_set()
@@ -243,6 +276,8 @@ class GenerationEngine:
         if not (req.refiner_checkpoint and req.refiner_switch_at):
             return pipe(width=req.width, height=req.height, output_type=output_type, **kwargs).images
         refiner = self.manager.peek(req.refiner_checkpoint)
+        if self.networks is not None:
+            self.networks.clear(refiner)  # LoRAs target the base model only
         if not (loaded.architecture.is_xl and refiner.architecture.is_xl):
             raise ValueError(
                 f"the refiner needs SDXL checkpoints: base is {loaded.architecture.label}, "
