@@ -96,3 +96,14 @@ def test_the_gradio_ui_builds_with_every_tab(ctx: AtelierContext) -> None:
     demo = build_ui(ctx)
     labels = {getattr(block, "label", None) for block in demo.blocks.values()}
     assert {"txt2img", "img2img", "Faces", "Detect", "PNG Info", "Models", "Settings"} <= labels
+
+
+def test_styles_save_apply_generate_and_delete(ctx: AtelierContext) -> None:
+    actions.save_style(ctx, "noir", "{prompt}, film noir", "colour")
+    assert "noir" in ctx.styles.names()
+    assert actions.apply_styles(ctx, "a street", "", ["noir"]) == ("a street, film noir", "colour")
+    result = actions.txt2img(ctx, **{**FORM, "styles": ["noir"]})
+    assert result.infotexts[0].startswith("a lighthouse, film noir\nNegative prompt: fog, colour")
+    with pytest.raises(actions.UserError, match="name"):
+        actions.save_style(ctx, "  ", "x", "")
+    assert ctx.styles.delete("noir") and "noir" not in ctx.styles.names()

@@ -56,12 +56,48 @@ def _sampler_controls(ctx: AtelierContext, kind: str) -> dict[str, gr.components
                 subseed_strength=subseed_strength, _reuse_seed=reuse_seed)
 
 
+def _styles_row(ctx: AtelierContext, kind: str, prompt: gr.Textbox, negative: gr.Textbox) -> gr.Dropdown:
+    """Styles (styles.csv): pick several, apply into the boxes, save the current prompts, delete."""
+    with gr.Row():
+        styles = gr.Dropdown(ctx.styles.names(), value=[], multiselect=True, label="Styles", scale=3,
+                             elem_id=f"{kind}_styles")
+        apply = gr.Button("✎ Apply", scale=0, min_width=60, elem_id=f"{kind}_style_apply")
+    with gr.Accordion("Save / delete style", open=False):
+        with gr.Row():
+            name = gr.Textbox(label="Style name", scale=3, elem_id=f"{kind}_style_name")
+            save = gr.Button("Save current prompts as style", scale=1, elem_id=f"{kind}_style_save")
+            delete = gr.Button("Delete selected styles", scale=1, elem_id=f"{kind}_style_delete")
+
+    def apply_fn(text: str, neg: str, chosen: list[str]) -> tuple:
+        text, neg = actions.apply_styles(ctx, text, neg, chosen)
+        return text, neg, []
+
+    def save_fn(style_name: str, text: str, neg: str) -> tuple:
+        try:
+            actions.save_style(ctx, style_name, text, neg)
+        except actions.UserError as exc:
+            raise gr.Error(str(exc)) from exc
+        gr.Info(f"Style {style_name.strip()!r} saved.")
+        return gr.update(choices=ctx.styles.names()), ""
+
+    def delete_fn(chosen: list[str]) -> Any:
+        for style_name in chosen or []:
+            ctx.styles.delete(style_name)
+        return gr.update(choices=ctx.styles.names(), value=[])
+
+    apply.click(apply_fn, [prompt, negative, styles], [prompt, negative, styles], queue=False)
+    save.click(save_fn, [name, prompt, negative], [styles, name], queue=False)
+    delete.click(delete_fn, styles, styles, queue=False)
+    return styles
+
+
 def _generation_tab(ctx: AtelierContext, kind: str) -> None:
     with gr.Row():
         with gr.Column(scale=3):
             prompt = gr.Textbox(label="Prompt", lines=3, elem_id=f"{kind}_prompt",
                                 placeholder="Prompt (paste an A1111 infotext and press ↙ to read its parameters)")
             negative = gr.Textbox(label="Negative prompt", lines=2, elem_id=f"{kind}_neg_prompt")
+            styles = _styles_row(ctx, kind, prompt, negative)
         with gr.Column(scale=1, min_width=160):
             generate = gr.Button("Generate", variant="primary", elem_id=f"{kind}_generate")
             with gr.Row():
@@ -106,6 +142,7 @@ def _generation_tab(ctx: AtelierContext, kind: str) -> None:
             seeds_state = gr.State([])
 
     reuse = controls.pop("_reuse_seed")
+    extra["styles"] = styles
     names = list(controls) + list(extra)
     components = list(controls.values()) + list(extra.values())
 

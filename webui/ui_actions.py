@@ -113,6 +113,20 @@ def status_text(ctx: AtelierContext, job: Job) -> str:
     return progress_text(job.control.progress)
 
 
+def apply_styles(ctx: AtelierContext, prompt: str, negative: str, names: list[str]) -> tuple[str, str]:
+    """Write the chosen styles into the prompt boxes (A1111's ✎ button)."""
+    return ctx.styles.apply(prompt, negative, names or [])
+
+
+def save_style(ctx: AtelierContext, name: str, prompt: str, negative: str) -> None:
+    """Save the current prompts as a style in styles.csv."""
+    if not (name or "").strip():
+        raise UserError("Give the style a name.")
+    if not (prompt or "").strip() and not (negative or "").strip():
+        raise UserError("Both prompt boxes are empty: nothing to save as a style.")
+    ctx.styles.create_from_prompt(name.strip(), prompt or "", negative or "")
+
+
 def progress_text(progress: Progress) -> str:
     eta = progress.eta_seconds
     eta_text = f", ETA {eta:.0f}s" if eta is not None else ""
