@@ -357,3 +357,37 @@ def test_empty_models_folder_explains_where_to_put_a_checkpoint(tmp_path: Path, 
         assert api.client.get("/atelier/v1/status").json()["hint"] is None
     finally:
         ctx.close()
+
+
+# -- list / refresh / memory routes -----------------------------------------------------------
+def test_list_routes_have_a1111_shapes(api: Api) -> None:
+    vaes = api.ok("GET", "sd-vae")
+    assert {"model_name": "tiny-vae.safetensors"} .items() <= vaes[0].items() and "filename" in vaes[0]
+    loras = {item["name"]: item for item in api.ok("GET", "loras")}
+    assert {"tiny-lora", "tiny-xl-lora"} <= set(loras)
+    assert set(loras["tiny-lora"]) == {"name", "alias", "path", "metadata"} and loras["tiny-lora"]["metadata"]
+    embeddings = api.ok("GET", "embeddings")
+    assert set(embeddings) == {"loaded", "skipped"}
+    assert api.ok("GET", "hypernetworks") == [] and api.ok("GET", "face-restorers") == []
+    assert [u["name"] for u in api.ok("GET", "upscalers")] == ["None", "Lanczos", "Nearest"]
+    assert {"name": "Latent (bicubic)"} in api.ok("GET", "latent-upscale-modes")
+    memory = api.ok("GET", "memory")
+    assert memory["ram"]["total"] > memory["ram"]["used"] > 0 and "cuda" in memory
+    for route in ("refresh-vae", "refresh-loras", "refresh-embeddings"):
+        api.ok("POST", route)
+
+
+def test_prompt_styles_route_lists_styles_csv(api: Api) -> None:
+    api.ctx.styles.create_from_prompt("api-style", "{prompt}, oil painting", "photo")
+    styles = {s["name"]: s for s in api.ok("GET", "prompt-styles")}
+    assert styles["api-style"] == {"name": "api-style", "prompt": "{prompt}, oil painting", "negative_prompt": "photo"}
+    body, info = api.generate(styles=["api-style"])
+    assert info["infotexts"][0].startswith("a red fox, oil painting\nNegative prompt: photo")
+
+
+def test_unload_and_reload_checkpoint(api: Api) -> None:
+    api.ok("POST", "unload-checkpoint")
+    assert api.ctx.manager.current is None
+    api.ok("POST", "reload-checkpoint")
+    assert api.ctx.manager.current is not None
+    api.select(MAIN)

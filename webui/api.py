@@ -418,4 +418,7 @@ def register_api(app: FastAPI, ctx: AtelierContext, *, mount_sdapi: bool) -> Non
         return _status(ctx)
 
     if mount_sdapi:
+        from webui.api_lists import lists_router
+
         app.include_router(sdapi_router(ctx))
+        app.include_router(lists_router(ctx))

@@ -1,0 +1,120 @@
+"""A1111's read-only list routes and refresh / memory routes under ``/sdapi/v1``.
+
+Clients populate their dropdowns from these, so the shapes follow A1111 exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import psutil
+from fastapi import APIRouter
+
+from pipelines.context import AtelierContext
+from pipelines.diffusion.engine import LATENT_UPSCALE_MODES, PIXEL_UPSCALERS
+from pipelines.networks.embeddings import encoder_widths
+
+
+def _embedding_item(embedding: Any) -> dict[str, Any]:
+    first = next(iter(embedding.vectors.values()))
+    return {"step": embedding.step, "sd_checkpoint": None, "sd_checkpoint_name": None,
+            "shape": int(first.shape[-1]), "vectors": int(embedding.num_vectors)}
+
+
+def _memory() -> dict[str, Any]:
+    vm = psutil.virtual_memory()
+    process = psutil.Process()
+    memory: dict[str, Any] = {"ram": {"free": vm.available, "used": process.memory_info().rss, "total": vm.total}}
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            free, total = torch.cuda.mem_get_info()
+            stats = torch.cuda.memory_stats()
+            memory["cuda"] = {
+                "system": {"free": free, "used": total - free, "total": total},
+                "active": {"current": stats.get("active_bytes.all.current", 0),
+                           "peak": stats.get("active_bytes.all.peak", 0)},
+                "allocated": {"current": stats.get("allocated_bytes.all.current", 0),
+                              "peak": stats.get("allocated_bytes.all.peak", 0)},
+            }
+        else:
+            memory["cuda"] = {"error": "no CUDA device"}
+    except Exception as exc:  # memory reporting must never fail the route
+        memory["cuda"] = {"error": str(exc)}
+    return memory
+
+
+def lists_router(ctx: AtelierContext) -> APIRouter:
+    router = APIRouter(prefix="/sdapi/v1", tags=["sdapi"])
+
+    @router.get("/sd-vae")
+    def sd_vae() -> list[dict[str, str]]:
+        return [{"model_name": v.name, "filename": str(v.path)} for v in ctx.catalog.vaes]
+
+    @router.post("/refresh-vae")
+    def refresh_vae() -> None:
+        ctx.catalog.refresh(hash_missing=False)
+
+    @router.get("/loras")
+    def loras() -> list[dict[str, Any]]:
+        return [{"name": i.name, "alias": i.alias, "path": str(i.path), "metadata": i.metadata}
+                for i in ctx.lora_catalog.items]
+
+    @router.post("/refresh-loras")
+    def refresh_loras() -> None:
+        ctx.lora_catalog.refresh()
+
+    @router.get("/embeddings")
+    def embeddings() -> dict[str, dict[str, Any]]:
+        current = ctx.manager.current
+        if current is None:
+            usable, skipped = ctx.embeddings.embeddings, {}
+        else:
+            usable, skipped = ctx.embeddings.for_model(encoder_widths(current.components))
+        return {"loaded": {n: _embedding_item(e) for n, e in usable.items()},
+                "skipped": {n: _embedding_item(e) for n, e in skipped.items()}}
+
+    @router.post("/refresh-embeddings")
+    def refresh_embeddings() -> None:
+        ctx.embeddings.refresh()
+
+    @router.get("/prompt-styles")
+    def prompt_styles() -> list[dict[str, str]]:
+        return [{"name": s.name, "prompt": s.prompt, "negative_prompt": s.negative_prompt}
+                for s in ctx.styles.styles.values()]
+
+    @router.get("/hypernetworks")
+    def hypernetworks() -> list:
+        return []  # hypernetworks are obsolete; A1111 clients expect the route
+
+    @router.get("/upscalers")
+    def upscalers() -> list[dict[str, Optional[Any]]]:
+        return [{"name": name, "model_name": None, "model_path": None, "model_url": None, "scale": 4}
+                for name in PIXEL_UPSCALERS]
+
+    @router.get("/latent-upscale-modes")
+    def latent_upscale_modes() -> list[dict[str, str]]:
+        return [{"name": name} for name in LATENT_UPSCALE_MODES]
+
+    @router.get("/face-restorers")
+    def face_restorers() -> list:
+        return []
+
+    @router.get("/realesrgan-models")
+    def realesrgan_models() -> list:
+        return []
+
+    @router.post("/unload-checkpoint")
+    def unload_checkpoint() -> None:
+        ctx.queue.run("unload-model", lambda control: ctx.manager.unload())
+
+    @router.post("/reload-checkpoint")
+    def reload_checkpoint() -> None:
+        ctx.queue.run("load-model", lambda control: ctx.manager.checkpoint(None))
+
+    @router.get("/memory")
+    def memory() -> dict[str, Any]:
+        return _memory()
+
+    return router
