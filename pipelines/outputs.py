@@ -63,6 +63,9 @@ class OutputWriter:
     def folder(self, kind: str) -> Path:
         return self.root / f"{kind}-images" / date.today().isoformat()
 
+    def grid_folder(self, kind: str) -> Path:
+        return self.root / f"{kind}-grids" / date.today().isoformat()
+
     def save(
         self,
         image: Image.Image,
@@ -73,14 +76,20 @@ class OutputWriter:
         infotext: Optional[str],
         metadata: Optional[Mapping[str, str]] = None,
     ) -> Path:
+        """Save one generated image as ``NNNNN-seed-prompt.ext``."""
+        slug = _slug(prompt)
+        return self._write(self.folder(kind), f"{seed}-{slug}" if slug else str(seed), image, infotext, metadata)
+
+    def save_grid(self, image: Image.Image, kind: str, infotext: Optional[str], label: str = "grid") -> Path:
+        """Save a script's grid as ``<kind>-grids/<date>/NNNNN-<label>.ext`` (A1111's grid folder)."""
+        return self._write(self.grid_folder(kind), label, image, infotext, None)
+
+    def _write(self, folder: Path, suffix: str, image: Image.Image, infotext: Optional[str],
+               metadata: Optional[Mapping[str, str]]) -> Path:
         data, ext = encode_image(image, self.fmt, infotext if self.save_infotext else None, metadata or {})
-        folder = self.folder(kind)
         with self._lock:
             folder.mkdir(parents=True, exist_ok=True)
-            number = self._next_number(folder)
-            stem = f"{number:05d}-{seed}"
-            slug = _slug(prompt)
-            path = folder / (f"{stem}-{slug}{ext}" if slug else f"{stem}{ext}")
+            path = folder / f"{self._next_number(folder):05d}-{suffix}{ext}"
             with atomic_open(path, "wb") as handle:
                 handle.write(data)
         return path

@@ -12,7 +12,7 @@ from pipelines.context import AppConfig, AtelierContext
 from pipelines.diffusion.request import Txt2ImgRequest
 from pipelines.outputs import OutputWriter, read_infotext
 from pipelines.scripts import PromptMatrixOptions, PromptsFromFileOptions, list_scripts, run_prompt_matrix, run_script
-from pipelines.scripts.grid import GridLabel, annotate_grid, image_grid, labelled_grid, plain_labels, save_grid
+from pipelines.scripts.grid import GridLabel, annotate_grid, image_grid, labelled_grid, plain_labels
 from pipelines.scripts.prompt_matrix import matrix_prompts
 from pipelines.scripts.prompts_from_file import parse_line, parse_lines, run_prompts_from_file
 
@@ -74,8 +74,8 @@ def test_long_labels_wrap_and_inactive_labels_are_grey() -> None:
 
 def test_save_grid_numbers_files_and_keeps_infotext(tmp_path: Path) -> None:
     writer = OutputWriter(tmp_path)
-    first = save_grid(writer, solid((1, 2, 3)), "img2img", "a prompt\nSteps: 1, Seed: 2, Size: 64x64")
-    second = save_grid(writer, solid((1, 2, 3)), "img2img", None, "prompt_matrix")
+    first = writer.save_grid(solid((1, 2, 3)), "img2img", "a prompt\nSteps: 1, Seed: 2, Size: 64x64")
+    second = writer.save_grid(solid((1, 2, 3)), "img2img", None, "prompt_matrix")
     assert first.name == "00000-grid.png" and second.name == "00001-prompt_matrix.png"
     assert first.parent.parent == tmp_path / "img2img-grids"
     assert read_infotext(Image.open(first)).startswith("a prompt")

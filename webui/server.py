@@ -5,13 +5,17 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
+
+if TYPE_CHECKING:
+    from pipelines.context import AtelierContext
 
 log = logging.getLogger("atelier")
 
 
-def create_app(ctx: "AtelierContext", *, api: bool = True, webui: bool = True) -> FastAPI:  # noqa: F821
+def create_app(ctx: "AtelierContext", *, api: bool = True, webui: bool = True) -> FastAPI:
     """The ASGI app: ``/sdapi/v1`` when ``api``, the Gradio UI at ``/`` when ``webui``."""
     from webui.api import register_api
 

@@ -8,7 +8,7 @@ import gradio as gr
 
 from pipelines.context import AtelierContext
 from pipelines.diffusion import samplers
-from pipelines.diffusion.request import MAX_SIDE, MIN_SIDE
+from pipelines.diffusion.request import MIN_SIDE
 from webui import ui_actions as actions
 
 CSS = """

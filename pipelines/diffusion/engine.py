@@ -188,7 +188,7 @@ class GenerationEngine:
         # A1111: with a variation strength the seed stays fixed and only the subseed advances
         all_seeds = [seed] * total if req.subseed_strength > 0 else batch_seeds(seed, total)
         all_subseeds = batch_seeds(subseed, total)
-        steps_per_batch = self._steps_per_batch(req)
+        steps_per_batch = self.steps_per_batch(req)
         control.start(steps_per_batch, req.n_iter, textinfo=f"{kind} {req.width}x{req.height}")
         for batch in range(req.n_iter):
             if control.interrupted.is_set():
@@ -209,7 +209,8 @@ class GenerationEngine:
         return result
 
     @staticmethod
-    def _steps_per_batch(req: GenerationRequest) -> int:
+    def steps_per_batch(req: GenerationRequest) -> int:
+        """Sampling steps one batch of ``req`` reports (img2img strength and hires included)."""
         if isinstance(req, Img2ImgRequest):
             return max(1, int(req.steps * (req.denoising_strength or 0.0)))
         if req.enable_hr:

@@ -8,23 +8,15 @@ shrunk until they fit, inactive (prompt-matrix) labels grey and struck through.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import re
-import tempfile
 from dataclasses import dataclass
-from datetime import date
-from pathlib import Path
 from typing import Optional, Sequence
 
 from PIL import Image, ImageDraw, ImageFont
 
-from pipelines.outputs import OutputWriter, encode_image
 
 ACTIVE_COLOR = (0, 0, 0)
 INACTIVE_COLOR = (153, 153, 153)
-_NUMBER = re.compile(r"^(\d{5})-")
 
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
@@ -171,43 +163,3 @@ def labelled_grid(images: Sequence[Image.Image], columns: Sequence[Sequence[Grid
 def plain_labels(texts: Sequence[str]) -> list[list[GridLabel]]:
     """One single-line legend entry per text."""
     return [[GridLabel(text)] for text in texts]
-
-
-def grid_folder(writer: OutputWriter, kind: str) -> Path:
-    """``<outputs>/<kind>-grids/<date>``, beside the writer's ``<kind>-images``."""
-    return writer.root / f"{kind}-grids" / date.today().isoformat()
-
-
-def save_grid(writer: OutputWriter, image: Image.Image, kind: str, infotext: Optional[str],
-              label: str = "grid") -> Path:
-    """Write ``NNNNN-<label>.<fmt>`` in the grid folder, with the infotext when enabled.
-
-    The file is written in full under a temporary name and then hard-linked to the first
-    free number, so a reader never sees half a file and two writers never share a name.
-    """
-    data, ext = encode_image(image, writer.fmt, infotext if writer.save_infotext else None, {})
-    folder = grid_folder(writer, kind)
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".grid-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        number = max((int(m.group(1)) for p in folder.iterdir() if (m := _NUMBER.match(p.name))), default=-1) + 1
-        while True:
-            path = folder / f"{number:05d}-{label}{ext}"
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                number += 1
-                continue
-            except OSError:  # a filesystem without hard links
-                if path.exists():
-                    number += 1
-                    continue
-                os.replace(tmp, path)
-            return path
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)

@@ -17,7 +17,7 @@ from pipelines.diffusion.engine import GenerationEngine, GenerationResult
 from pipelines.diffusion.request import GenerationRequest
 from pipelines.diffusion.seeds import resolve_seed
 from pipelines.jobs import JobControl
-from pipelines.scripts.grid import GridLabel, labelled_grid, save_grid
+from pipelines.scripts.grid import GridLabel, labelled_grid
 from pipelines.scripts.runner import JobChain, ScriptResult, adopt_first_cell, blank_like, job_kind, steps_per_job, with_fields
 
 TITLE = "Prompt matrix"
@@ -102,7 +102,7 @@ def run_prompt_matrix(engine: GenerationEngine, base_request: GenerationRequest,
         result.add(grid, text, first.seeds[0], first.subseeds[0], base_request.prompt, base_request.negative_prompt)
         result.grid_count = 1
         if options.save_grid and base_request.save_images:
-            result.grid_paths = [save_grid(engine.writer, grid, job_kind(base_request), text, "prompt_matrix")]
+            result.grid_paths = [engine.writer.save_grid(grid, job_kind(base_request), text, "prompt_matrix")]
             result.paths = result.grid_paths + result.paths
         for cell in cells:
             result.add_cell_images(cell)

@@ -70,9 +70,7 @@ def closest_checkpoint(engine: GenerationEngine, query: str) -> CheckpointInfo:
 
 def steps_per_job(engine: GenerationEngine, request: GenerationRequest) -> int:
     """Sampling steps the engine will report for ``request`` (all batches)."""
-    # The engine owns this formula (img2img strength, hires pass); prefer a public name.
-    counter = getattr(engine, "steps_per_batch", None) or getattr(engine, "_steps_per_batch")
-    return counter(request) * request.n_iter
+    return engine.steps_per_batch(request) * request.n_iter
 
 
 @dataclass

@@ -31,7 +31,7 @@ from pipelines.diffusion.seeds import resolve_seed
 from pipelines.jobs import JobControl
 from pipelines.models.manager import VAE_AUTOMATIC, VAE_NONE
 from pipelines.scripts import axis_values as av
-from pipelines.scripts.grid import GridLabel, image_grid, labelled_grid, plain_labels, save_grid
+from pipelines.scripts.grid import GridLabel, image_grid, labelled_grid, plain_labels
 from pipelines.scripts.runner import (
     JobChain,
     ScriptResult,
@@ -543,5 +543,5 @@ def _add_grids(engine: GenerationEngine, result: ScriptResult, results: list[Opt
         result.add(grid, text, first.seeds[0], first.subseeds[0], first.request.prompt, first.request.negative_prompt)
     result.grid_count = len(grids)
     if options.save_grid and base.save_images:
-        result.grid_paths = [save_grid(engine.writer, grid, kind, text) for grid, text in zip(grids, texts)]
+        result.grid_paths = [engine.writer.save_grid(grid, kind, text) for grid, text in zip(grids, texts)]
         result.paths = result.grid_paths + result.paths
