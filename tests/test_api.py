@@ -391,3 +391,18 @@ def test_unload_and_reload_checkpoint(api: Api) -> None:
     api.ok("POST", "reload-checkpoint")
     assert api.ctx.manager.current is not None
     api.select(MAIN)
+
+
+def test_xyz_plot_through_script_name(api: Api) -> None:
+    # A1111 1.10 script_args: x_type, x_values, x_values_dropdown, y_type, y_values, ...
+    args = ["Steps", "2,3", "", "CFG Scale", "5,6", "", "Nothing", "", "", True, False, False, False, False, False, False, 0]
+    body, info = api.generate(script_name="x/y/z plot", script_args=args)
+    assert len(body["images"]) == 1 and info["index_of_first_image"] == 1  # the grid only (A1111 default)
+    grid = unpng(body["images"][0])
+    assert grid.width > 64 * 2 and grid.height > 64 * 2  # 2×2 cells plus legend margins
+    text = grid.info["parameters"]
+    assert "Script: X/Y/Z plot, X Type: Steps, X Values: \"2,3\", Y Type: CFG Scale" in text
+    scripts = api.ok("GET", "scripts")
+    assert "x/y/z plot" in scripts["txt2img"] and "prompt matrix" in scripts["img2img"]
+    message = api.fails("POST", "txt2img", 422, {"prompt": "x", **FAST, "script_name": "no such script"})
+    assert "script" in message.lower()

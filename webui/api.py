@@ -20,6 +20,7 @@ from PIL import Image
 from pydantic import ValidationError
 
 from pipelines.context import AtelierContext
+from pipelines.scripts import run_script
 from pipelines.diffusion import samplers
 from pipelines.diffusion.engine import GenerationResult
 from pipelines.diffusion.infotext import parse_infotext
@@ -204,10 +205,17 @@ def _build_request(body: Txt2ImgBody, target: type[GenerationRequest], overrides
     return target(**fields)
 
 
-def _generate(ctx: AtelierContext, kind: str, request: GenerationRequest, overrides: _Overrides) -> GenerationResult:
-    """Queue the job. Overridden model and VAE are switched back inside the same job, so no
-    other request (API or UI) ever runs on a one-request override."""
-    run = ctx.engine.txt2img if kind == "txt2img" else ctx.engine.img2img
+def _generate(ctx: AtelierContext, kind: str, request: GenerationRequest, overrides: _Overrides,
+              body: Txt2ImgBody) -> GenerationResult:
+    """Queue the job (or the selectable script ``body.script_name``). Overridden model and VAE
+    are switched back inside the same job, so no other request (API or UI) ever runs on a
+    one-request override."""
+    run: Callable[[Any, Any], GenerationResult]
+    if body.script_name and body.script_name.strip().lower() not in ("", "none"):
+        name, args = body.script_name, list(body.script_args or [])
+        run = lambda req, control: run_script(ctx.engine, req, name, args, control)  # noqa: E731
+    else:
+        run = ctx.engine.txt2img if kind == "txt2img" else ctx.engine.img2img
     manager = ctx.manager
 
     def job(control: Any) -> GenerationResult:
@@ -322,7 +330,7 @@ def sdapi_router(ctx: AtelierContext) -> APIRouter:
     def txt2img(body: Txt2ImgBody) -> GenerationResponse:
         overrides = _overrides(ctx, body)
         request = _build_request(body, Txt2ImgRequest, overrides)
-        result = _generate(ctx, "txt2img", request, overrides)
+        result = _generate(ctx, "txt2img", request, overrides, body)
         return _respond(ctx, result, body, body.model_dump())
 
     @router.post("/img2img", response_model=GenerationResponse)
@@ -330,7 +338,7 @@ def sdapi_router(ctx: AtelierContext) -> APIRouter:
         decoded = _decode_img2img_inputs(body)
         overrides = _overrides(ctx, body)
         request = _build_request(body, Img2ImgRequest, overrides, **decoded)
-        result = _generate(ctx, "img2img", request, overrides)
+        result = _generate(ctx, "img2img", request, overrides, body)
         parameters = body.model_dump()
         if not body.include_init_images:
             parameters["init_images"], parameters["mask"] = None, None

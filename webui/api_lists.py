@@ -13,6 +13,7 @@ from fastapi import APIRouter
 from pipelines.context import AtelierContext
 from pipelines.diffusion.engine import LATENT_UPSCALE_MODES, PIXEL_UPSCALERS
 from pipelines.networks.embeddings import encoder_widths
+from pipelines.scripts import list_scripts
 
 
 def _embedding_item(embedding: Any) -> dict[str, Any]:
@@ -104,6 +105,16 @@ def lists_router(ctx: AtelierContext) -> APIRouter:
     @router.get("/realesrgan-models")
     def realesrgan_models() -> list:
         return []
+
+    @router.get("/scripts")
+    def scripts() -> dict[str, list[str]]:
+        names = [title.lower() for title in list_scripts()]
+        return {"txt2img": names, "img2img": names}
+
+    @router.get("/script-info")
+    def script_info() -> list[dict[str, Any]]:
+        return [{"name": title.lower(), "is_alwayson": False, "is_img2img": is_img2img, "args": []}
+                for title in list_scripts() for is_img2img in (False, True)]
 
     @router.post("/unload-checkpoint")
     def unload_checkpoint() -> None:
