@@ -107,3 +107,19 @@ def test_styles_save_apply_generate_and_delete(ctx: AtelierContext) -> None:
     with pytest.raises(actions.UserError, match="name"):
         actions.save_style(ctx, "  ", "x", "")
     assert ctx.styles.delete("noir") and "noir" not in ctx.styles.names()
+
+
+def test_xyz_plot_from_the_script_controls(ctx: AtelierContext) -> None:
+    from webui.ui_scripts import XYZ, make_runner
+
+    values = dict(x_type="Seed", x_values="1-2", y_type="Steps", y_values="2,3", z_type="Nothing", z_values="",
+                  draw_legend=True, include_sub_images=True, keep_random_seeds=False)
+    runner = make_runner(ctx, XYZ, values)
+    job = actions.start(ctx, "txt2img", actions.txt2img_request(ctx, **FORM), "session-a", runner)
+    result = actions.finish(job)
+    assert len(result.images) == 5  # grid + 4 cells (sub images included)
+    assert sorted(result.seeds[-4:]) == [1, 1, 2, 2]
+    bad = make_runner(ctx, XYZ, {**values, "x_type": "Sampler", "x_values": "Nope"})
+    with pytest.raises(actions.UserError, match="Nope"):
+        actions.finish(actions.start(ctx, "txt2img", actions.txt2img_request(ctx, **FORM), "s", bad))
+    assert make_runner(ctx, "None", values) is None

@@ -10,6 +10,7 @@ from pipelines.context import AtelierContext
 from pipelines.diffusion import samplers
 from pipelines.diffusion.request import MIN_SIDE
 from webui import ui_actions as actions
+from webui.ui_scripts import make_runner, script_controls
 
 CSS = """
 .infotext { white-space: pre-wrap; font-size: 0.85em; }
@@ -134,6 +135,7 @@ def _generation_tab(ctx: AtelierContext, kind: str) -> None:
                         extra["hr_second_pass_steps"] = gr.Slider(0, 150, value=0, step=1, label="Hires steps")
                         extra["denoising_strength"] = gr.Slider(0.0, 1.0, value=0.7, step=0.01,
                                                                 label="Denoising strength")
+            script, script_inputs = script_controls(ctx, kind)
         with gr.Column():
             progress_box = gr.Markdown("", elem_id=f"{kind}_progress")
             gallery = gr.Gallery(label="Output", columns=2, format="png", elem_id=f"{kind}_gallery",
@@ -145,20 +147,25 @@ def _generation_tab(ctx: AtelierContext, kind: str) -> None:
     extra["styles"] = styles
     names = list(controls) + list(extra)
     components = list(controls.values()) + list(extra.values())
+    script_names = list(script_inputs)
+    all_inputs = [prompt, negative, *components, script, *script_inputs.values()]
 
     def generate_fn(prompt_text: str, negative_text: str, *values: Any, request: gr.Request = None):
         """Queue the job, stream queue position / progress / live preview, then show results."""
-        fields = dict(zip(names, values))
+        fields = dict(zip(names, values[:len(names)]))
+        script_name = values[len(names)]
+        script_values = dict(zip(script_names, values[len(names) + 1:]))
         for key in ("steps", "width", "height", "n_iter", "batch_size", "seed", "subseed", "mask_blur",
                     "hr_second_pass_steps", "inpaint_full_res_padding"):
             if key in fields and fields[key] is not None:
                 fields[key] = int(fields[key])
         build = actions.txt2img_request if kind == "txt2img" else actions.img2img_request
         try:
+            runner = make_runner(ctx, script_name, script_values)
             job = actions.start(ctx, kind, build(ctx, prompt=prompt_text, negative_prompt=negative_text, **fields),
-                                _owner(request))
-        except actions.UserError as exc:
-            raise gr.Error(str(exc)) from exc
+                                _owner(request), runner)
+        except (actions.UserError, ValueError) as exc:
+            raise gr.Error(actions.user_message(exc)) from exc
         shown = None
         while not job.done.wait(0.3):
             preview = job.control.progress.preview
@@ -172,10 +179,7 @@ def _generation_tab(ctx: AtelierContext, kind: str) -> None:
             raise gr.Error(str(exc)) from exc
         yield _gallery(result), actions.result_html(result), result.seeds, ""
 
-    generate.click(generate_fn, [prompt, negative, *components], [gallery, info, seeds_state, progress_box],
-                   concurrency_limit=None)
-    prompt.submit(generate_fn, [prompt, negative, *components], [gallery, info, seeds_state, progress_box],
-                  concurrency_limit=None)
+    generate.click(generate_fn, all_inputs, [gallery, info, seeds_state, progress_box], concurrency_limit=None)
     interrupt.click(lambda request=None: ctx.queue.interrupt(owner=_owner(request)) and None, None, None, queue=False)
     skip.click(lambda request=None: ctx.queue.skip(owner=_owner(request)) and None, None, None, queue=False)
     reuse.click(lambda seeds: seeds[0] if seeds else -1, seeds_state, controls["seed"], queue=False)

@@ -34,11 +34,12 @@ class UserError(Exception):
     """Something the person can fix; the UI shows the message as a notice."""
 
 
-def start(ctx: AtelierContext, kind: str, request: Any, owner: Optional[str]) -> Job:
-    """Queue a generation job owned by ``owner`` (the browser session)."""
+def start(ctx: AtelierContext, kind: str, request: Any, owner: Optional[str],
+          runner: Optional[Callable[[Any, Any], GenerationResult]] = None) -> Job:
+    """Queue a generation job (or a script's ``runner``) owned by ``owner`` (the browser session)."""
     if not ctx.catalog.usable_checkpoints():
         raise UserError(empty_folder_hint(ctx.catalog.models_dir))
-    run = ctx.engine.txt2img if kind == "txt2img" else ctx.engine.img2img
+    run = runner or (ctx.engine.txt2img if kind == "txt2img" else ctx.engine.img2img)
     job = ctx.queue.submit(kind, lambda control: run(request, control), owner=owner)
     job.control.preview_every = ctx.settings.show_progress_every_n_steps if ctx.settings.live_previews_enable else 0
     return job
