@@ -93,7 +93,7 @@ class AtelierContext:
         self.embeddings.refresh()
         self.styles = StyleDatabase.in_data_dir(config.data_dir)
         self.writer = OutputWriter(self.outputs_dir, settings.samples_format, settings.enable_pnginfo)
-        self.engine = GenerationEngine(self.manager, self.writer, self.networks, self.styles)
+        self.engine = GenerationEngine(self.manager, self.writer, self.networks, self.styles, self.embeddings)
         self.queue = JobQueue()
         if settings.sd_vae:
             try:

@@ -18,7 +18,7 @@ import torch  # noqa: E402
 torch.set_num_threads(1)
 
 from pathlib import Path  # noqa: E402
-from typing import Callable, Iterator  # noqa: E402
+from typing import Any, Callable, Iterator  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -27,7 +27,7 @@ import pytest  # noqa: E402
 def tiny_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A models folder in A1111 layout with tiny checkpoints, a VAE and broken files."""
     from tests.factory import build_checkpoint, build_vae, write_corrupt_files
-    from tests.factory_networks import build_kohya_lora
+    from tests.factory_networks import build_embedding, build_kohya_lora
 
     root = tmp_path_factory.mktemp("models")
     build_checkpoint(root, "sd1", "tiny-sd1", seed=0)
@@ -38,18 +38,19 @@ def tiny_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build_vae(root, "tiny-vae", seed=7)
     build_kohya_lora(root, "sd1", "tiny-lora", seed=5)
     build_kohya_lora(root, "sdxl", "tiny-xl-lora", seed=6)
+    build_embedding(root / "embeddings", "tiny-ti", "sd1", vectors=2, seed=8, layout="emb_params")
     write_corrupt_files(root)
     return root
 
 
 @pytest.fixture
-def make_context(tmp_path: Path) -> Iterator[Callable[..., "AtelierContext"]]:  # noqa: F821
+def make_context(tmp_path: Path) -> Iterator[Callable[..., Any]]:
     """Build AtelierContexts over a models dir; each gets a fresh data dir and is closed after."""
     from pipelines.context import AppConfig, AtelierContext
 
     made: list[AtelierContext] = []
 
-    def make(models_dir: Path, **config: object) -> AtelierContext:
+    def make(models_dir: Path, **config: object) -> "AtelierContext":
         data_dir = tmp_path / f"data{len(made)}"
         ctx = AtelierContext(AppConfig(data_dir=data_dir, models_dir=models_dir, hash_in_background=False, **config))
         made.append(ctx)

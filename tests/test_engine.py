@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from pipelines.context import AppConfig, AtelierContext
+from pipelines.diffusion.engine import GenerationResult
 from pipelines.diffusion.infotext import IMG2IMG_FIELDS, request_fields_from_infotext
 from pipelines.diffusion.request import Img2ImgRequest, InpaintingFill, Txt2ImgRequest
 from pipelines.jobs import JobControl
@@ -32,7 +33,7 @@ def pixels(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.int16)
 
 
-def t2i(ctx: AtelierContext, **fields) -> "GenerationResult":  # noqa: F821
+def t2i(ctx: AtelierContext, **fields) -> GenerationResult:
     return ctx.engine.txt2img(Txt2ImgRequest(**{"prompt": "a red fox", "checkpoint": "tiny-sd1", **SMALL, **fields}))
 
 
@@ -321,3 +322,56 @@ def test_styles_are_applied_and_recorded_in_the_prompt(ctx: AtelierContext) -> N
     result = t2i(ctx, seed=2, prompt="a tower", styles=["moody", "ghost-style"])
     assert result.infotexts[0].startswith("a tower, dramatic light\nNegative prompt: sunny")
     assert any("ghost-style" in w for w in result.warnings)
+
+
+# -- prompts: A1111 syntax through the engine -----------------------------------------------
+def _same(a: GenerationResult, b: GenerationResult) -> bool:
+    return np.array_equal(pixels(a.images[0]), pixels(b.images[0]))
+
+
+def test_clip_skip_two_runs_and_changes_the_image(ctx: AtelierContext) -> None:
+    one, two = t2i(ctx, seed=3), t2i(ctx, seed=3, clip_skip=2)
+    assert not _same(one, two) and "Clip skip: 2" in two.infotexts[0]
+
+
+def test_attention_weights_change_the_conditioning(ctx: AtelierContext) -> None:
+    plain = t2i(ctx, seed=4, prompt="a red fox")
+    assert _same(plain, t2i(ctx, seed=4, prompt="a red (fox:1.0)"))
+    assert not _same(plain, t2i(ctx, seed=4, prompt="a red (fox:1.6)"))
+
+
+def test_prompt_editing_switches_mid_run(ctx: AtelierContext) -> None:
+    cat, dog = t2i(ctx, seed=5, prompt="a cat"), t2i(ctx, seed=5, prompt="a dog")
+    edited = t2i(ctx, seed=5, prompt="a [cat:dog:0.5]")
+    assert not _same(edited, cat) and not _same(edited, dog)
+    assert _same(cat, t2i(ctx, seed=5, prompt="a [cat:dog:100]"))  # switch after the last step
+    assert not _same(cat, t2i(ctx, seed=5, prompt="a [cat|dog]"))  # alternation
+
+
+def test_long_prompts_are_chunked_not_truncated(ctx: AtelierContext) -> None:
+    words = " ".join(["castle"] * 80)
+    base = t2i(ctx, seed=6, prompt=words + " red")
+    assert not _same(base, t2i(ctx, seed=6, prompt=words + " blue"))  # token 81 still counts
+    assert not _same(t2i(ctx, seed=6, prompt="a fox, forest"), t2i(ctx, seed=6, prompt="a fox BREAK forest"))
+
+
+def test_composable_and_is_rejected_with_a_message(ctx: AtelierContext) -> None:
+    with pytest.raises(ValueError, match="AND"):
+        t2i(ctx, prompt="a cat AND a dog")
+
+
+def test_textual_inversion_by_file_name(ctx: AtelierContext, make_context, tiny_models_dir: Path) -> None:
+    assert ctx.embeddings.find("tiny-ti") is not None
+    with_ti = t2i(ctx, seed=7, prompt="a photo of tiny-ti")
+    assert 'TI hashes: "tiny-ti: ' in with_ti.infotexts[0]
+    without = make_context(tiny_models_dir)
+    without.embeddings.folders = []
+    without.embeddings.refresh()
+    plain = t2i(without, seed=7, prompt="a photo of tiny-ti")
+    assert "TI hashes" not in plain.infotexts[0] and not _same(plain, with_ti)
+
+
+def test_sdxl_prompt_features(ctx: AtelierContext) -> None:
+    base = t2i(ctx, checkpoint="tiny-sdxl", seed=9, prompt="a red fox")
+    assert not _same(base, t2i(ctx, checkpoint="tiny-sdxl", seed=9, prompt="a red (fox:1.5)"))
+    assert not _same(base, t2i(ctx, checkpoint="tiny-sdxl", seed=9, prompt="a red [fox:cat:0.5]"))

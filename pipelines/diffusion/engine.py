@@ -35,7 +35,9 @@ from pipelines.models.architecture import Architecture, ModelFamily
 from pipelines.models.loader import LoadedCheckpoint
 from pipelines.models.manager import ModelManager
 from pipelines.networks.lora import NetworkManager
-from pipelines.networks.tags import parse_prompt_networks
+from pipelines.networks.embeddings import EmbeddingDatabase, ti_hashes
+from pipelines.networks.tags import parse_prompt_networks, strip_extra_networks
+from pipelines.prompts import PromptEncoder, build_schedule, single_prompt
 from pipelines.outputs import OutputWriter
 from pipelines.styles import StyleDatabase
 
@@ -129,15 +131,37 @@ class _Progress:
         return kwargs
 
 
+@dataclass
+class _Texts:
+    """What one job encodes: prompt part, its CFG weight, negative, and one encoder per model."""
+
+    prompt: str
+    negative: str
+    weight: float
+    embeddings: Optional[EmbeddingDatabase]
+    encoders: dict[str, PromptEncoder] = field(default_factory=dict)
+
+    def encoder(self, loaded: LoadedCheckpoint) -> PromptEncoder:
+        key = str(loaded.info.path)
+        if key not in self.encoders:
+            self.encoders[key] = PromptEncoder.from_checkpoint(loaded, embeddings=self.embeddings)
+        return self.encoders[key]
+
+    def ti_hashes(self) -> Optional[str]:
+        used = [e for enc in self.encoders.values() for e in enc.used_embeddings]
+        return ti_hashes(used)
+
+
 class GenerationEngine:
     """Runs txt2img / img2img / inpaint requests on the manager's current checkpoint."""
 
     def __init__(self, manager: ModelManager, writer: OutputWriter, networks: Optional[NetworkManager] = None,
-                 styles: Optional[StyleDatabase] = None) -> None:
+                 styles: Optional[StyleDatabase] = None, embeddings: Optional[EmbeddingDatabase] = None) -> None:
         self.manager = manager
         self.writer = writer
         self.networks = networks
         self.styles = styles
+        self.embeddings = embeddings
 
     def prepare_prompts(self, loaded: LoadedCheckpoint, req: GenerationRequest
                         ) -> tuple[GenerationRequest, GenerationRequest, list[str]]:
@@ -179,6 +203,8 @@ class GenerationEngine:
         loaded = self.manager.checkpoint(req.checkpoint)
         info = loaded.info
         req, encoded, warnings = self.prepare_prompts(loaded, req)
+        part = single_prompt(strip_extra_networks(encoded.prompt))  # AND → clear ValueError
+        texts = _Texts(part.text, strip_extra_networks(encoded.negative_prompt), part.weight, self.embeddings)
         result = GenerationResult(
             request=req, model_name=info.stem, model_hash=info.shorthash,
             vae_name=loaded.vae.name if loaded.vae else None, warnings=warnings,
@@ -199,9 +225,13 @@ class GenerationEngine:
             subseeds = all_subseeds[batch * req.batch_size:(batch + 1) * req.batch_size]
             progress = _Progress(control, batch, loaded.architecture)
             if isinstance(encoded, Img2ImgRequest):
-                images = self._img2img_batch(loaded, encoded, seeds, progress)
+                images = self._img2img_batch(loaded, encoded, seeds, progress, texts)
             else:
-                images = self._txt2img_batch(loaded, encoded, seeds, subseeds, progress)
+                images = self._txt2img_batch(loaded, encoded, seeds, subseeds, progress, texts)
+            hashes = texts.ti_hashes()
+            if hashes and req.extra.get("TI hashes") != hashes:
+                req = req.model_copy(update={"extra": {**req.extra, "TI hashes": hashes}})
+                result.request = req
             for image, s, sub in zip(images, seeds, subseeds):
                 self._collect(result, loaded, req, kind, image, s, sub)
         result.interrupted = result.interrupted or control.interrupted.is_set()
@@ -235,23 +265,28 @@ class GenerationEngine:
 
     # -- pipeline calls --------------------------------------------------------------------
     def _common_kwargs(self, loaded: LoadedCheckpoint, req: GenerationRequest, seeds: Sequence[int],
-                       progress: _Progress, pipe: Any) -> dict[str, Any]:
+                       progress: _Progress, pipe: Any, texts: _Texts, *, hires_steps: Optional[int] = None,
+                       step_offset: int = 0) -> dict[str, Any]:
+        """Scheduler, conditioning (A1111 prompt syntax, swapped per step for prompt editing),
+        CFG, per-image generators and the progress callback for one pipeline call."""
+        spec, _ = resolve_sampler(req.sampler_name, req.scheduler)
         pipe.scheduler = make_scheduler(req.sampler_name, req.scheduler, loaded.scheduler_config)
         count = len(seeds)
-        kwargs: dict[str, Any] = dict(
-            prompt=[req.prompt] * count,
-            negative_prompt=[req.negative_prompt] * count,
+        # A1111's prompt schedule counts model calls: second-order samplers make two per step.
+        schedule_steps = req.steps * (2 if spec.a1111_options.get("second_order") else 1)
+        schedule = build_schedule(texts.encoder(loaded), [texts.prompt] * count, [texts.negative] * count,
+                                  schedule_steps, clip_skip=req.clip_skip, hires_steps=hires_steps)
+        return dict(
+            **schedule.pipeline_kwargs(step_offset),
             num_inference_steps=req.steps,
-            guidance_scale=req.cfg_scale,
+            guidance_scale=req.cfg_scale * texts.weight,
             generator=step_generators(seeds),
-            callback_on_step_end=progress,
+            callback_on_step_end=schedule.callback(progress, step_offset),
+            callback_on_step_end_tensor_inputs=schedule.tensor_inputs,
         )
-        if req.clip_skip > 1:
-            kwargs["clip_skip"] = req.clip_skip - 1  # A1111 counts the last layer as 1
-        return kwargs
 
     def _txt2img_batch(self, loaded: LoadedCheckpoint, req: GenerationRequest, seeds: Sequence[int],
-                       subseeds: Sequence[int], progress: _Progress) -> list[Image.Image]:
+                       subseeds: Sequence[int], progress: _Progress, texts: _Texts) -> list[Image.Image]:
         arch = loaded.architecture
         self._refuse_refiner(loaded, "txt2img")
         if arch.inpaint:
@@ -259,19 +294,20 @@ class GenerationEngine:
             blank = Image.new("RGB", (req.width, req.height), (127, 127, 127))
             full = Image.new("L", (req.width, req.height), 255)
             pipe = loaded.pipeline("inpaint")
-            kwargs = self._common_kwargs(loaded, req, seeds, progress, pipe)
+            kwargs = self._common_kwargs(loaded, req, seeds, progress, pipe, texts)
             kwargs["latents"] = self._noise(loaded, req, seeds, subseeds)
             return pipe(image=blank, mask_image=full, strength=1.0, width=req.width, height=req.height,
                         **kwargs).images
         pipe = loaded.pipeline("txt2img")
-        kwargs = self._common_kwargs(loaded, req, seeds, progress, pipe)
+        kwargs = self._common_kwargs(loaded, req, seeds, progress, pipe, texts)
         kwargs["latents"] = self._noise(loaded, req, seeds, subseeds)
         if not req.enable_hr:
-            return self._first_pass(loaded, req, seeds, progress, pipe, kwargs, "pil")
-        return self._hires(loaded, req, seeds, progress, pipe, kwargs)
+            return self._first_pass(loaded, req, seeds, progress, pipe, kwargs, "pil", texts)
+        return self._hires(loaded, req, seeds, progress, pipe, kwargs, texts)
 
     def _first_pass(self, loaded: LoadedCheckpoint, req: GenerationRequest, seeds: Sequence[int],
-                    progress: _Progress, pipe: Any, kwargs: dict[str, Any], output_type: str) -> Any:
+                    progress: _Progress, pipe: Any, kwargs: dict[str, Any], output_type: str,
+                    texts: _Texts) -> Any:
         """The txt2img pass; with a refiner, the base stops at ``refiner_switch_at`` and the
         refiner finishes the same schedule (SDXL's ensemble-of-experts handoff)."""
         if not (req.refiner_checkpoint and req.refiner_switch_at):
@@ -289,8 +325,9 @@ class GenerationEngine:
         if progress.control.interrupted.is_set():
             return self._decode(loaded, base.images) if output_type == "pil" else base.images
         refine = refiner.pipeline("img2img")
-        second = self._common_kwargs(refiner, req, seeds, progress, refine)
-        progress.offset = round(req.steps * switch)
+        base_steps = round(req.steps * switch)
+        second = self._common_kwargs(refiner, req, seeds, progress, refine, texts, step_offset=base_steps)
+        progress.offset = base_steps
         return refine(image=base.images, denoising_start=switch, output_type=output_type, **second).images
 
     @staticmethod
@@ -320,7 +357,7 @@ class GenerationEngine:
         return w // 8 * 8, h // 8 * 8
 
     def _hires(self, loaded: LoadedCheckpoint, req: GenerationRequest, seeds: Sequence[int],
-               progress: _Progress, pipe: Any, kwargs: dict[str, Any]) -> list[Image.Image]:
+               progress: _Progress, pipe: Any, kwargs: dict[str, Any], texts: _Texts) -> list[Image.Image]:
         """A1111's hires fix: first pass, upscale (latent or pixel), then an img2img pass."""
         width, height = self._hires_size(req)
         latent_mode = LATENT_UPSCALE_MODES.get(req.hr_upscaler)
@@ -329,7 +366,8 @@ class GenerationEngine:
                 f"unknown hires upscaler {req.hr_upscaler!r}; available: "
                 + ", ".join([*LATENT_UPSCALE_MODES, *PIXEL_UPSCALERS])
             )
-        first = self._first_pass(loaded, req, seeds, progress, pipe, kwargs, "latent" if latent_mode else "pil")
+        first = self._first_pass(loaded, req, seeds, progress, pipe, kwargs, "latent" if latent_mode else "pil",
+                                 texts)
         if progress.control.interrupted.is_set():
             return self._decode(loaded, first) if latent_mode else first
         if latent_mode:
@@ -341,10 +379,11 @@ class GenerationEngine:
             resample = PIXEL_UPSCALERS[req.hr_upscaler] or Image.Resampling.LANCZOS
             second_input = [im.resize((width, height), resample) for im in first]
         img2img = loaded.pipeline("img2img")
-        second = self._common_kwargs(loaded, req, seeds, progress, img2img)
+        hires_steps = req.hr_second_pass_steps or req.steps
+        second = self._common_kwargs(loaded, req, seeds, progress, img2img, texts, hires_steps=hires_steps)
         strength = req.denoising_strength if req.denoising_strength is not None else HIRES_DEFAULT_DENOISING
         # A1111 runs exactly the hires steps: ask diffusers for steps/strength in total
-        second["num_inference_steps"] = max(1, round((req.hr_second_pass_steps or req.steps) / max(strength, 1e-3)))
+        second["num_inference_steps"] = max(1, round(hires_steps / max(strength, 1e-3)))
         progress.offset = req.steps
         return img2img(image=second_input, strength=strength, **second).images
 
@@ -356,19 +395,19 @@ class GenerationEngine:
         return pipe.image_processor.postprocess(decoded, output_type="pil")
 
     def _img2img_batch(self, loaded: LoadedCheckpoint, req: Img2ImgRequest, seeds: Sequence[int],
-                       progress: _Progress) -> list[Image.Image]:
+                       progress: _Progress, texts: _Texts) -> list[Image.Image]:
         count = len(seeds)
         sources = [req.init_images[i % len(req.init_images)] for i in range(count)]
         init = [imgops.resize_image(im, req.width, req.height, req.resize_mode) for im in sources]
         strength = req.denoising_strength if req.denoising_strength is not None else 0.75
         if req.mask is None and not loaded.architecture.inpaint:
             pipe = loaded.pipeline("img2img")
-            kwargs = self._common_kwargs(loaded, req, seeds, progress, pipe)
+            kwargs = self._common_kwargs(loaded, req, seeds, progress, pipe, texts)
             image_input: Any = init
             if req.resize_mode is ResizeMode.LATENT_UPSCALE:
                 image_input = self._latent_resize(loaded, sources, req.width, req.height)
             return pipe(image=image_input, strength=strength, **kwargs).images
-        return self._inpaint_batch(loaded, req, init, seeds, progress, strength)
+        return self._inpaint_batch(loaded, req, init, seeds, progress, strength, texts)
 
     def _latent_resize(self, loaded: LoadedCheckpoint, sources: Sequence[Image.Image], width: int,
                        height: int) -> torch.Tensor:
@@ -385,7 +424,8 @@ class GenerationEngine:
         return torch.cat(latents)
 
     def _inpaint_batch(self, loaded: LoadedCheckpoint, req: Img2ImgRequest, init: list[Image.Image],
-                       seeds: Sequence[int], progress: _Progress, strength: float) -> list[Image.Image]:
+                       seeds: Sequence[int], progress: _Progress, strength: float,
+                       texts: _Texts) -> list[Image.Image]:
         """Inpaint with the (blurred) mask, then paste onto the original outside the mask."""
         self._refuse_refiner(loaded, "inpainting")
         if req.mask is not None:
@@ -407,7 +447,7 @@ class GenerationEngine:
             work, gen_mask, box = imgops.crop_for_inpaint(work, mask, req.inpaint_full_res_padding,
                                                           req.width, req.height)
         pipe = loaded.pipeline("inpaint")
-        kwargs = self._common_kwargs(loaded, req, seeds, progress, pipe)
+        kwargs = self._common_kwargs(loaded, req, seeds, progress, pipe, texts)
         out = pipe(image=work, mask_image=gen_mask, strength=strength, width=req.width, height=req.height,
                    **kwargs).images
         return [imgops.paste_back(orig, imgops.uncrop(orig, gen, box), mask) for orig, gen in zip(init, out)]
