@@ -6,12 +6,13 @@ reach the catalog, model manager, engine, settings and job queue only through it
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from pipelines.device import DevicePolicy
 from pipelines.diffusion.engine import GenerationEngine
@@ -100,6 +101,13 @@ class AtelierContext:
                 self.manager.set_vae(settings.sd_vae)
             except LookupError:
                 log.warning("configured VAE %r not found; using Automatic", settings.sd_vae)
+
+    @functools.cached_property
+    def tokenizer(self) -> Any:
+        """The CLIP tokenizer every family shares (for the UI's token counter)."""
+        from pipelines.configs import load_tokenizer
+
+        return load_tokenizer()
 
     @property
     def settings(self) -> Settings:

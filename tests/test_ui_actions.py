@@ -123,3 +123,10 @@ def test_xyz_plot_from_the_script_controls(ctx: AtelierContext) -> None:
     with pytest.raises(actions.UserError, match="Nope"):
         actions.finish(actions.start(ctx, "txt2img", actions.txt2img_request(ctx, **FORM), "s", bad))
     assert make_runner(ctx, "None", values) is None
+
+
+def test_token_counter_matches_a1111_chunks(ctx: AtelierContext) -> None:
+    assert actions.token_counter(ctx, "a photo of a cat") == "5/75"
+    assert actions.token_counter(ctx, " ".join(["castle"] * 80)) == "80/150"
+    assert actions.token_counter(ctx, "a <lora:tiny-lora:1> cat") == "2/75"
+    assert actions.token_counter(ctx, "a BREAK b") == "76/150"  # BREAK pads the first chunk to 75

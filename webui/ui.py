@@ -98,6 +98,9 @@ def _generation_tab(ctx: AtelierContext, kind: str) -> None:
             prompt = gr.Textbox(label="Prompt", lines=3, elem_id=f"{kind}_prompt",
                                 placeholder="Prompt (paste an A1111 infotext and press ↙ to read its parameters)")
             negative = gr.Textbox(label="Negative prompt", lines=2, elem_id=f"{kind}_neg_prompt")
+            with gr.Row():
+                prompt_tokens = gr.Markdown("0/75", elem_id=f"{kind}_token_counter")
+                negative_tokens = gr.Markdown("0/75", elem_id=f"{kind}_negative_token_counter")
             styles = _styles_row(ctx, kind, prompt, negative)
         with gr.Column(scale=1, min_width=160):
             generate = gr.Button("Generate", variant="primary", elem_id=f"{kind}_generate")
@@ -183,6 +186,10 @@ def _generation_tab(ctx: AtelierContext, kind: str) -> None:
     interrupt.click(lambda request=None: ctx.queue.interrupt(owner=_owner(request)) and None, None, None, queue=False)
     skip.click(lambda request=None: ctx.queue.skip(owner=_owner(request)) and None, None, None, queue=False)
     reuse.click(lambda seeds: seeds[0] if seeds else -1, seeds_state, controls["seed"], queue=False)
+    prompt.change(lambda text, steps: "Prompt tokens: " + actions.token_counter(ctx, text, steps),
+                  [prompt, controls["steps"]], prompt_tokens, queue=False, show_progress="hidden")
+    negative.change(lambda text, steps: "Negative tokens: " + actions.token_counter(ctx, text, steps, False),
+                    [negative, controls["steps"]], negative_tokens, queue=False, show_progress="hidden")
 
     def read_fn(text: str) -> list:
         fields = actions.parse_prompt_box(text)

@@ -114,6 +114,21 @@ def status_text(ctx: AtelierContext, job: Job) -> str:
     return progress_text(job.control.progress)
 
 
+def token_counter(ctx: AtelierContext, text: str, steps: int = 20, positive: bool = True) -> str:
+    """A1111's counter under the prompt box: tokens / capacity of the 75-token chunks used."""
+    from pipelines.networks.embeddings import encoder_widths
+    from pipelines.prompts import token_count
+
+    current = ctx.manager.current
+    matcher = ctx.embeddings.matcher(ctx.tokenizer, encoder_widths(current.components)) if current else None
+    try:
+        used, capacity = token_count(text or "", ctx.tokenizer, int(steps or 20), is_positive=positive,
+                                     matcher=matcher)
+    except ValueError as exc:
+        return f"⚠ {exc}"
+    return f"{used}/{capacity}"
+
+
 def apply_styles(ctx: AtelierContext, prompt: str, negative: str, names: list[str]) -> tuple[str, str]:
     """Write the chosen styles into the prompt boxes (A1111's ✎ button)."""
     return ctx.styles.apply(prompt, negative, names or [])
