@@ -375,3 +375,26 @@ def test_sdxl_prompt_features(ctx: AtelierContext) -> None:
     base = t2i(ctx, checkpoint="tiny-sdxl", seed=9, prompt="a red fox")
     assert not _same(base, t2i(ctx, checkpoint="tiny-sdxl", seed=9, prompt="a red (fox:1.5)"))
     assert not _same(base, t2i(ctx, checkpoint="tiny-sdxl", seed=9, prompt="a red [fox:cat:0.5]"))
+
+
+def test_unchanged_prompts_are_not_encoded_again(ctx: AtelierContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipelines.prompts import PromptEncoder
+
+    calls: list[list[str]] = []
+    original = PromptEncoder._encode
+
+    def counting(self, texts, clip_skip):
+        calls.append(list(texts))
+        return original(self, texts, clip_skip)
+
+    monkeypatch.setattr(PromptEncoder, "_encode", counting)
+    t2i(ctx, seed=1, prompt="a unique cached prompt")
+    first = len(calls)
+    assert first > 0
+    t2i(ctx, seed=2, prompt="a unique cached prompt", cfg_scale=5)  # like an X/Y/Z cell: only CFG differs
+    assert len(calls) == first
+    t2i(ctx, seed=2, prompt="a unique cached prompt <lora:tiny-lora:1>")  # text-encoder weights changed
+    assert len(calls) > first
+    repeat = t2i(ctx, seed=7, prompt="a photo of tiny-ti")
+    again = t2i(ctx, seed=7, prompt="a photo of tiny-ti")  # cache hit keeps TI hashes
+    assert 'TI hashes: "tiny-ti: ' in again.infotexts[0] and again.infotexts[0] == repeat.infotexts[0]

@@ -10,7 +10,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -133,23 +133,24 @@ class _Progress:
 
 @dataclass
 class _Texts:
-    """What one job encodes: prompt part, its CFG weight, negative, and one encoder per model."""
+    """What one job encodes: prompt part, its CFG weight, negative, and the encoders it used."""
 
     prompt: str
     negative: str
     weight: float
-    embeddings: Optional[EmbeddingDatabase]
-    encoders: dict[str, PromptEncoder] = field(default_factory=dict)
+    encoder_for: Callable[[LoadedCheckpoint], PromptEncoder]
+    used: dict[str, PromptEncoder] = field(default_factory=dict)
 
     def encoder(self, loaded: LoadedCheckpoint) -> PromptEncoder:
         key = str(loaded.info.path)
-        if key not in self.encoders:
-            self.encoders[key] = PromptEncoder.from_checkpoint(loaded, embeddings=self.embeddings)
-        return self.encoders[key]
+        if key not in self.used:
+            encoder = self.encoder_for(loaded)
+            encoder.reset_usage()
+            self.used[key] = encoder
+        return self.used[key]
 
     def ti_hashes(self) -> Optional[str]:
-        used = [e for enc in self.encoders.values() for e in enc.used_embeddings]
-        return ti_hashes(used)
+        return ti_hashes([e for enc in self.used.values() for e in enc.used_embeddings])
 
 
 class GenerationEngine:
@@ -162,6 +163,23 @@ class GenerationEngine:
         self.networks = networks
         self.styles = styles
         self.embeddings = embeddings
+        self._encoders: dict[str, tuple[tuple, PromptEncoder]] = {}
+
+    def prompt_encoder(self, loaded: LoadedCheckpoint) -> PromptEncoder:
+        """The checkpoint's prompt encoder, kept across jobs so unchanged texts (an X/Y/Z grid's
+        cells, a repeated prompt) are not encoded again; replaced when the text encoder's
+        weights (LoRA set) or the embeddings change."""
+        state = (
+            id(loaded.components.get("text_encoder") or loaded.components.get("text_encoder_2")),
+            self.networks.signature(loaded) if self.networks is not None else (),
+            self.embeddings.revision if self.embeddings is not None else 0,
+        )
+        key = str(loaded.info.path)
+        cached = self._encoders.get(key)
+        if cached is None or cached[0] != state:
+            cached = (state, PromptEncoder.from_checkpoint(loaded, embeddings=self.embeddings))
+            self._encoders[key] = cached
+        return cached[1]
 
     def prepare_prompts(self, loaded: LoadedCheckpoint, req: GenerationRequest
                         ) -> tuple[GenerationRequest, GenerationRequest, list[str]]:
@@ -204,7 +222,7 @@ class GenerationEngine:
         info = loaded.info
         req, encoded, warnings = self.prepare_prompts(loaded, req)
         part = single_prompt(strip_extra_networks(encoded.prompt))  # AND → clear ValueError
-        texts = _Texts(part.text, strip_extra_networks(encoded.negative_prompt), part.weight, self.embeddings)
+        texts = _Texts(part.text, strip_extra_networks(encoded.negative_prompt), part.weight, self.prompt_encoder)
         result = GenerationResult(
             request=req, model_name=info.stem, model_hash=info.shorthash,
             vae_name=loaded.vae.name if loaded.vae else None, warnings=warnings,

@@ -139,6 +139,7 @@ class EmbeddingDatabase:
         self._by_name: dict[str, Embedding] = {}
         self._matchers: dict[tuple, EmbeddingMatcher] = {}
         self._lock = threading.Lock()
+        self.revision = 0  # bumped by every refresh, so cached conditionings can be invalidated
 
     @property
     def embeddings(self) -> dict[str, Embedding]:
@@ -166,6 +167,7 @@ class EmbeddingDatabase:
         with self._lock:
             self._by_path, self._by_name, self.errors = by_path, by_name, errors
             self._matchers.clear()
+            self.revision += 1
 
     def _files(self) -> list[Path]:
         found: list[Path] = []

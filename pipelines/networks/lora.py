@@ -318,6 +318,11 @@ class NetworkManager:
         """Remove every LoRA from ``loaded`` (its weights are the checkpoint's again)."""
         self.apply(loaded, [])
 
+    def signature(self, loaded: LoadedCheckpoint) -> tuple:
+        """What is applied to ``loaded`` (names, weights, files); equal signatures, equal weights."""
+        with self._lock:
+            return self._state(loaded).signature
+
     def active(self, loaded: LoadedCheckpoint) -> list[str]:
         """Adapter names currently active on ``loaded``."""
         with self._lock:

@@ -164,7 +164,7 @@ class PromptEncoder:
             self.is_xl = False
         self.zero_empty_negative = self.is_xl if zero_empty_negative is None else zero_empty_negative
         self.cache_size = cache_size
-        self._cache: OrderedDict[tuple, list[Conditioning]] = OrderedDict()
+        self._cache: OrderedDict[tuple, tuple[list[Conditioning], list[Embedding]]] = OrderedDict()
         self._used: list[Embedding] = []
 
     @classmethod
@@ -190,6 +190,13 @@ class PromptEncoder:
         self._cache.clear()
         self._used.clear()
 
+    def reset_usage(self) -> None:
+        """Start a new job's list of used embeddings; cached conditionings stay."""
+        self._used.clear()
+
+    def _note_used(self, used: Sequence[Embedding]) -> None:
+        self._used += [e for e in used if e not in self._used]
+
     # -- encoding -------------------------------------------------------------------------------
     def encode(self, text: str, clip_skip: int = 1, *, negative: bool = False) -> Conditioning:
         """One text → :class:`Conditioning` with batch size 1."""
@@ -213,21 +220,24 @@ class PromptEncoder:
         hit = self._cache.get(key)
         if hit is not None:
             self._cache.move_to_end(key)
-            return hit
-        result = self._encode(texts, int(clip_skip))
+            self._note_used(hit[1])
+            return hit[0]
+        result, used = self._encode(texts, int(clip_skip))
+        self._note_used(used)
         if negative and self.zero_empty_negative and all(t == "" for t in texts):
             result = [Conditioning(torch.zeros_like(c.embeds),
                                    None if c.pooled is None else torch.zeros_like(c.pooled)) for c in result]
-        self._cache[key] = result
+        self._cache[key] = (result, used)
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
         return result
 
-    def _encode(self, texts: list[str], clip_skip: int) -> list[Conditioning]:
+    def _encode(self, texts: list[str], clip_skip: int) -> tuple[list[Conditioning], list[Embedding]]:
         chunked = [[branch.chunker.chunk(text) for text in texts] for branch in self.branches]
+        used: list[Embedding] = []
         for per_branch in chunked:
             for prompt in per_branch:
-                self._used += [e for e in prompt.used if e not in self._used]
+                used += [e for e in prompt.used if e not in used]
         count = max(len(c.chunks) for per_branch in chunked for c in per_branch)
         features: list[torch.Tensor] = []
         pooled: Optional[torch.Tensor] = None
@@ -240,7 +250,7 @@ class PromptEncoder:
         return [
             Conditioning(embeds[i:i + 1].clone(), None if pooled is None else pooled[i:i + 1].clone())
             for i in range(len(texts))
-        ]
+        ], used
 
     def _encode_branch(self, branch: EncoderBranch, prompts: list[ChunkedPrompt], count: int,
                        clip_skip: int) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
