@@ -18,9 +18,12 @@ import torch  # noqa: E402
 torch.set_num_threads(1)
 
 from pathlib import Path  # noqa: E402
-from typing import Any, Callable, Iterator  # noqa: E402
+from typing import TYPE_CHECKING, Any, Callable, Iterator  # noqa: E402
 
 import pytest  # noqa: E402
+
+if TYPE_CHECKING:
+    from pipelines.context import AtelierContext
 
 
 @pytest.fixture(scope="session")
@@ -41,6 +44,17 @@ def tiny_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build_embedding(root / "embeddings", "tiny-ti", "sd1", vectors=2, seed=8, layout="emb_params")
     write_corrupt_files(root)
     return root
+
+
+@pytest.fixture(scope="module")
+def ctx(tiny_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator["AtelierContext"]:
+    """One context over the tiny models for a whole test module (models load once)."""
+    from pipelines.context import AppConfig, AtelierContext
+
+    context = AtelierContext(AppConfig(data_dir=tmp_path_factory.mktemp("data"), models_dir=tiny_models_dir,
+                                       hash_in_background=False))
+    yield context
+    context.close()
 
 
 @pytest.fixture

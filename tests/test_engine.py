@@ -21,14 +21,6 @@ from pipelines.outputs import read_infotext
 SMALL = dict(width=64, height=64, steps=6)
 
 
-@pytest.fixture(scope="module")
-def ctx(tiny_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> AtelierContext:
-    context = AtelierContext(AppConfig(
-        data_dir=tmp_path_factory.mktemp("data"), models_dir=tiny_models_dir, hash_in_background=False))
-    yield context
-    context.close()
-
-
 def pixels(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.int16)
 
@@ -278,8 +270,6 @@ def test_infotext_model_name_is_the_file_stem(ctx: AtelierContext) -> None:
 def test_the_saved_checkpoint_choice_is_used_after_a_restart(make_context, tiny_models_dir: Path) -> None:
     first = make_context(tiny_models_dir)
     first.settings_store.update({"sd_model_checkpoint": "tiny-sdxl.safetensors"})
-    from pipelines.context import AppConfig
-
     again = AtelierContext(AppConfig(data_dir=first.config.data_dir, models_dir=tiny_models_dir,
                                      hash_in_background=False))
     try:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines.context import AppConfig, AtelierContext
+from pipelines.context import AtelierContext
 from pipelines.diffusion.request import Txt2ImgRequest
 from pipelines.outputs import OutputWriter, read_infotext
 from pipelines.scripts import PromptMatrixOptions, PromptsFromFileOptions, list_scripts, run_prompt_matrix, run_script
@@ -17,14 +17,6 @@ from pipelines.scripts.prompt_matrix import matrix_prompts
 from pipelines.scripts.prompts_from_file import parse_line, parse_lines, run_prompts_from_file
 
 CELL = 64
-
-
-@pytest.fixture(scope="module")
-def ctx(tiny_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> AtelierContext:
-    context = AtelierContext(AppConfig(
-        data_dir=tmp_path_factory.mktemp("scripts-data"), models_dir=tiny_models_dir, hash_in_background=False))
-    yield context
-    context.close()
 
 
 def base(**fields) -> Txt2ImgRequest:

@@ -16,14 +16,10 @@ FORM = dict(prompt="a lighthouse", negative_prompt="fog", sampler_name="Euler", 
 
 
 @pytest.fixture(scope="module")
-def ctx(tiny_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> AtelierContext:
-    from pipelines.context import AppConfig
-
-    context = AtelierContext(AppConfig(data_dir=tmp_path_factory.mktemp("ui-data"), models_dir=tiny_models_dir,
-                                       hash_in_background=False))
-    actions.select_checkpoint(context, context.catalog.find_checkpoint("tiny-sd1").title)
-    yield context
-    context.close()
+def ctx(ctx: AtelierContext) -> AtelierContext:
+    """The shared context with tiny-sd1 selected, as a user would before generating."""
+    actions.select_checkpoint(ctx, ctx.catalog.find_checkpoint("tiny-sd1").title)
+    return ctx
 
 
 def test_txt2img_form_generates_saves_and_reports_progress(ctx: AtelierContext) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines.context import AppConfig, AtelierContext
+from pipelines.context import AtelierContext
 from pipelines.diffusion.request import Img2ImgRequest, Txt2ImgRequest
 from pipelines.jobs import JobControl
 from pipelines.outputs import read_infotext
@@ -24,14 +24,6 @@ from pipelines.scripts import (
 
 CELL = 64
 LEGEND_LEFT = CELL * 3 // 4  # A1111: row labels take 3/4 of a cell
-
-
-@pytest.fixture(scope="module")
-def ctx(tiny_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> AtelierContext:
-    context = AtelierContext(AppConfig(
-        data_dir=tmp_path_factory.mktemp("xyz-data"), models_dir=tiny_models_dir, hash_in_background=False))
-    yield context
-    context.close()
 
 
 def base(**fields) -> Txt2ImgRequest:

@@ -28,7 +28,9 @@ def _relative_name(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def _find_files(root: Path, extensions: Sequence[str]) -> list[Path]:
+def find_model_files(root: Path, extensions: Sequence[str]) -> list[Path]:
+    """Model files below ``root`` (recursive, A1111 order), skipping hidden files and the
+    contents of ``<name>.config/`` sidecar folders."""
     if not root.is_dir():
         return []
     found = [
@@ -136,8 +138,8 @@ class ModelCatalog:
     def refresh(self, *, hash_missing: bool = True) -> None:
         """Rescan the folders. Known hashes come from the cache; missing ones are computed
         now when ``hash_missing`` (else later by :meth:`hash_all` or at load time)."""
-        checkpoints = [self._describe(path) for path in _find_files(self.checkpoint_dir, CHECKPOINT_EXTENSIONS)]
-        vaes = [VaeInfo(path, _relative_name(path, self.vae_dir)) for path in _find_files(self.vae_dir, VAE_EXTENSIONS)]
+        checkpoints = [self._describe(path) for path in find_model_files(self.checkpoint_dir, CHECKPOINT_EXTENSIONS)]
+        vaes = [VaeInfo(path, _relative_name(path, self.vae_dir)) for path in find_model_files(self.vae_dir, VAE_EXTENSIONS)]
         with self._lock:
             self.checkpoints, self.vaes = checkpoints, vaes
         if hash_missing:

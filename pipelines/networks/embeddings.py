@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequenc
 
 import torch
 
+from pipelines.models.catalog import find_model_files
 from pipelines.models.hashing import HashCache, sha256_file
 from pipelines.networks.tags import infotext_name
 
@@ -170,16 +171,8 @@ class EmbeddingDatabase:
             self.revision += 1
 
     def _files(self) -> list[Path]:
-        found: list[Path] = []
-        for folder in self.folders:
-            if folder.is_dir():
-                files = [
-                    p for p in folder.rglob("*")
-                    if p.is_file() and p.suffix.lower() in EMBEDDING_EXTENSIONS
-                    and not p.name.startswith(".") and p.stat().st_size > 0
-                ]
-                found += sorted(files, key=lambda p: p.relative_to(folder).as_posix().lower())
-        return found
+        return [path for folder in self.folders for path in find_model_files(folder, EMBEDDING_EXTENSIONS)
+                if path.stat().st_size > 0]
 
     def _hash(self, path: Path) -> str:
         return self.hash_cache.sha256(path) if self.hash_cache is not None else sha256_file(path)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
 import torch
 
+from pipelines.models.catalog import find_model_files
 from pipelines.models.architecture import Architecture, ModelFamily
 from pipelines.models.cache import ModelCache
 from pipelines.models.hashing import HashCache, addnet_hash_safetensors
@@ -142,15 +143,7 @@ class LoraCatalog:
             self._items = [info for _, info in known.values()]
 
     def _files(self) -> list[Path]:
-        found: list[Path] = []
-        for folder in self.folders:
-            if folder.is_dir():
-                paths = [
-                    p for p in folder.rglob("*")
-                    if p.is_file() and p.suffix.lower() in LORA_EXTENSIONS and not p.name.startswith(".")
-                ]
-                found += sorted(paths, key=lambda p: p.relative_to(folder).as_posix().lower())
-        return found
+        return [path for folder in self.folders for path in find_model_files(folder, LORA_EXTENSIONS)]
 
     def find(self, name: str) -> Optional[LoraInfo]:
         """The LoRA called ``name`` (file stem first, then ``ss_output_name`` alias), or None."""
