@@ -163,16 +163,8 @@ class LoraCatalog:
 class AddnetHashCache(HashCache):
     """A :class:`HashCache` whose values are kohya's "addnet" hash (sha256 of the tensor data)."""
 
-    def sha256(self, path: Path) -> str:
-        hit = self.cached(path)
-        if hit:
-            return hit
-        size, mtime = self._stamp(path)
-        value = addnet_hash_safetensors(path)
-        with self._lock:
-            self._entries[str(path.resolve())] = {"size": size, "mtime": mtime, "sha256": value}
-            self._save_locked()
-        return value
+    def _compute(self, path: Path) -> str:
+        return addnet_hash_safetensors(path)
 
 
 @dataclass
