@@ -32,6 +32,7 @@ import torch
 
 from pipelines.models.catalog import find_model_files
 from pipelines.models.hashing import HashCache, sha256_file
+from pipelines.models.tensorfile import read_tensor_file
 from pipelines.networks.tags import infotext_name
 
 log = logging.getLogger(__name__)
@@ -100,18 +101,9 @@ def _as_matrix(value: Any, source: str) -> torch.Tensor:
     return matrix.unsqueeze(0) if matrix.ndim == 1 else matrix.contiguous()
 
 
-def read_embedding_data(path: Path) -> Any:
-    """The raw contents of a TI file; pickles are read with ``weights_only`` (no code runs)."""
-    if path.suffix.lower() == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path), device="cpu")
-    return torch.load(path, map_location="cpu", weights_only=True)
-
-
 def load_embedding(path: Path, sha256: str = "") -> Embedding:
     """Read one embedding file; its name is the file stem, as in A1111."""
-    data = read_embedding_data(path)
+    data = read_tensor_file(path)
     vectors = vectors_from_data(data, path.name)
     rows = {v.shape[0] for v in vectors.values()}
     if len(rows) != 1:

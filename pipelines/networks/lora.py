@@ -24,6 +24,7 @@ from pipelines.models.architecture import Architecture, ModelFamily
 from pipelines.models.cache import ModelCache
 from pipelines.models.hashing import HashCache, addnet_hash_safetensors
 from pipelines.models.identify import read_safetensors_header
+from pipelines.models.tensorfile import read_tensor_file
 from pipelines.networks.tags import NetworkRequest, infotext_name
 
 if TYPE_CHECKING:
@@ -192,11 +193,7 @@ class NetworkHasher:
 
 def read_lora_file(path: Path) -> dict[str, torch.Tensor]:
     """All tensors of a LoRA file on the CPU; pickles are read with ``weights_only``."""
-    if path.suffix.lower() == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path), device="cpu")
-    data = torch.load(path, map_location="cpu", weights_only=True)
+    data = read_tensor_file(path)
     if isinstance(data, dict) and isinstance(data.get("state_dict"), dict):
         data = data["state_dict"]
     if not isinstance(data, dict):
