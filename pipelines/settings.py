@@ -68,11 +68,14 @@ class SettingsStore:
                     continue
             return Settings.model_validate(valid)
 
+    def validate(self, changes: dict[str, Any]) -> Settings:
+        """The settings ``changes`` would give (ValidationError if any is invalid); saves nothing."""
+        return Settings.model_validate({**self.settings.model_dump(), **changes})
+
     def update(self, changes: dict[str, Any]) -> Settings:
         """Validate all ``changes`` together, then apply and save them (all or nothing)."""
         with self._lock:
-            merged = {**self.settings.model_dump(), **changes}
-            self.settings = Settings.model_validate(merged)
+            self.settings = self.validate(changes)
             self.save_locked()
             return self.settings
 

@@ -28,9 +28,7 @@ from pipelines.diffusion.request import GenerationRequest, Img2ImgRequest, Txt2I
 from pipelines.jobs import Job, JobInterrupted
 from pipelines.models.catalog import CheckpointInfo, UnknownModelError, empty_folder_hint
 from pipelines.models.loader import LoadedCheckpoint, ModelLoadError
-from pipelines.models.manager import VAE_AUTOMATIC, VAE_NONE
 from pipelines.outputs import read_infotext
-from pipelines.settings import Settings
 from webui.api_models import (
     GenerationResponse,
     Img2ImgBody,
@@ -137,18 +135,6 @@ def _selected_checkpoint(ctx: AtelierContext) -> Optional[CheckpointInfo]:
     return usable[0] if usable else None
 
 
-def _check_vae(ctx: AtelierContext, choice: Any) -> str:
-    choice = str(choice)
-    if choice not in (VAE_AUTOMATIC, VAE_NONE):
-        ctx.catalog.find_vae(choice)  # UnknownModelError lists the VAEs
-    return choice
-
-
-def _check_settings(ctx: AtelierContext, changes: dict[str, Any]) -> None:
-    """Validate ``changes`` against the settings before anything is switched or saved."""
-    Settings.model_validate({**ctx.settings.model_dump(), **changes})
-
-
 # --------------------------------------------------------------------------------------------
 # Generation
 # --------------------------------------------------------------------------------------------
@@ -179,10 +165,10 @@ def _overrides(ctx: AtelierContext, body: Txt2ImgBody) -> _Overrides:
     result.fields["checkpoint"] = str(info.path) if info is not None else None
     result.fields["clip_skip"] = settings.get("CLIP_stop_at_last_layers", ctx.settings.CLIP_stop_at_last_layers)
     if settings.get("sd_vae") is not None:
-        result.vae = _check_vae(ctx, settings["sd_vae"])
+        result.vae = ctx.manager.check_vae(str(settings["sd_vae"]))
     result.restore = body.override_settings_restore_afterwards
     if not result.restore:
-        _check_settings(ctx, settings)
+        ctx.settings_store.validate(settings)
         result.persist = settings
     return result
 
@@ -310,8 +296,8 @@ def _set_options(ctx: AtelierContext, changes: dict[str, Any]) -> None:
     """Validate everything first; switch the model (a failure keeps the current one), then save."""
     changes = dict(changes)
     checkpoint = changes.pop("sd_model_checkpoint", None)
-    _check_settings(ctx, changes)
-    vae = _check_vae(ctx, changes["sd_vae"]) if changes.get("sd_vae") is not None else None
+    ctx.settings_store.validate(changes)
+    vae = ctx.manager.check_vae(str(changes["sd_vae"])) if changes.get("sd_vae") is not None else None
     if checkpoint:
         info = ctx.catalog.find_checkpoint(str(checkpoint))
         loaded = ctx.queue.run("load-model", lambda control: ctx.manager.checkpoint(str(info.path)))

@@ -104,12 +104,16 @@ class ModelManager:
                 return self._current
             return self._get_or_load(info)
 
+    def check_vae(self, choice: str) -> str:
+        """``choice`` if it names a VAE option; UnknownModelError (listing the VAEs) otherwise."""
+        if choice not in (VAE_AUTOMATIC, VAE_NONE):
+            self.catalog.find_vae(choice)
+        return choice
+
     def set_vae(self, choice: str) -> None:
         """Choose ``Automatic`` (checkpoint's own or a same-named file), ``None`` or a file."""
         with self._lock:
-            if choice not in (VAE_AUTOMATIC, VAE_NONE):
-                self.catalog.find_vae(choice)  # raises UnknownModelError with the list
-            self._vae_choice = choice
+            self._vae_choice = self.check_vae(choice)
             if self._current is not None:
                 self._apply_vae(self._current)
 
