@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
+import tomllib
 import venv
 from pathlib import Path
 
@@ -19,6 +21,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 VENV_PYTHON = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 STAMP = VENV / ".atelier-install"
+CHROMIUM = Path("/usr/bin/chromium")
 
 
 def _in_venv() -> bool:
@@ -50,7 +53,35 @@ def _install(extras: set[str]) -> None:
     print(f"[atelier] installing {target} into {VENV} (first run takes a few minutes)", flush=True)
     subprocess.check_call([str(VENV_PYTHON), "-m", "pip", "install", "-q", "--upgrade", "pip"], cwd=ROOT)
     subprocess.check_call([str(VENV_PYTHON), "-m", "pip", "install", "-q", "-e", target], cwd=ROOT)
+    no_deps = _no_deps_requirements()
+    if no_deps:
+        subprocess.check_call([str(VENV_PYTHON), "-m", "pip", "install", "-q", "--no-deps", *no_deps], cwd=ROOT)
     STAMP.write_text(f"{_pyproject_digest()}:{','.join(sorted(extras))}")
+
+
+def _no_deps_requirements() -> list[str]:
+    """`[tool.atelier] no-deps` of pyproject.toml: packages whose declared dependencies are wrong here."""
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        return list(tomllib.load(f).get("tool", {}).get("atelier", {}).get("no-deps", []))
+
+
+def _ensure_browser() -> None:
+    """Install Debian's chromium for the browser tests when missing (never a downloaded browser).
+
+    Skipped when ATELIER_NO_BROWSER is set or apt-get is unusable; the browser tests then skip
+    with a message saying so.
+    """
+    if CHROMIUM.exists() or os.environ.get("ATELIER_NO_BROWSER") or not shutil.which("apt-get"):
+        return
+    if hasattr(os, "geteuid") and os.geteuid() != 0:
+        print("[atelier] /usr/bin/chromium missing and not root: browser tests will be skipped", flush=True)
+        return
+    print("[atelier] installing Debian chromium for the browser tests", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    apt = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]
+    if subprocess.call(apt, env=env) != 0:
+        subprocess.call(["apt-get", "update", "-q"], env=env)
+        subprocess.call(apt, env=env)
 
 
 def _reexec(argv: list[str]) -> None:
@@ -63,6 +94,7 @@ def run_tests(pytest_args: list[str]) -> int:
     """The test command: install the test extras, then run the whole suite."""
     if not _in_venv():
         _install({"test"})
+        _ensure_browser()
         _reexec(["test", *pytest_args])
     import pytest
 
