@@ -1,0 +1,1 @@
+"""Face detection, landmarks, identity embeddings and face swap (insightface or built-in)."""
