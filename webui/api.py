@@ -412,7 +412,13 @@ def register_api(app: FastAPI, ctx: AtelierContext, *, mount_sdapi: bool) -> Non
         return _status(ctx)
 
     if mount_sdapi:
+        from webui.api_detect import detect_router
+        from webui.api_faces import faces_router
+        from webui.api_jobs import jobs_router
         from webui.api_lists import lists_router
 
         app.include_router(sdapi_router(ctx))
         app.include_router(lists_router(ctx))
+        app.include_router(faces_router(ctx))
+        app.include_router(jobs_router(ctx))
+        app.include_router(detect_router(ctx))
