@@ -1,0 +1,1 @@
+"""Media files other than still images (video in and out)."""
