@@ -10,9 +10,9 @@ import functools
 import logging
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 from pipelines.device import DevicePolicy
 from pipelines.diffusion.engine import GenerationEngine
@@ -61,6 +61,8 @@ class AppConfig:
     precision: str = "auto"
     cpu_threads: Optional[int] = None
     hash_in_background: bool = True
+    # The parsed command line, secrets redacted, for GET /sdapi/v1/cmd-flags
+    cmd_flags: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
 
 class AtelierContext:

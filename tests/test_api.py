@@ -24,6 +24,7 @@ from httpx import Response
 from PIL import Image, PngImagePlugin
 
 from pipelines.context import AppConfig, AtelierContext
+from webui.cli import parse_args, public_flags
 from webui.server import create_app
 
 FAST = {"width": 64, "height": 64, "steps": 3, "sampler_name": "Euler"}
@@ -110,8 +111,9 @@ def error_detail(response: Response) -> str:
 
 @pytest.fixture(scope="module")
 def api(tiny_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    flags = public_flags(parse_args(["--api", "--models-dir", str(tiny_models_dir), "--api-auth", "u:secret"]))
     ctx = AtelierContext(AppConfig(data_dir=tmp_path_factory.mktemp("api-data"), models_dir=tiny_models_dir,
-                                   hash_in_background=False))
+                                   hash_in_background=False, cmd_flags=flags))
     client = TestClient(create_app(ctx, api=True, webui=False))
     api = Api(client, ctx)
     api.select(MAIN)
@@ -143,6 +145,54 @@ def test_nulls_legacy_sampler_index_and_unknown_fields_are_accepted(api: Api) ->
     body, info = api.generate(**fields)
     assert body["images"] == [] and body["parameters"]["eta"] == 0.5
     assert "Sampler: DPM++ 2M, Schedule type: Karras" in info["infotexts"][0]
+
+
+def test_infotext_fills_only_the_fields_the_request_leaves_unset(api: Api) -> None:
+    _, source = api.generate(seed=77, negative_prompt="fog", cfg_scale=5.5)
+    text = source["infotexts"][0].replace("Steps: 3,", "Steps: 4, Clip skip: 2, VAE: gone.safetensors,")
+    body = api.ok("POST", "txt2img", {"infotext": text, "steps": 2, "prompt": None, "width": None})
+    info = json.loads(body["info"])
+    assert info["prompt"] == "a red fox" and info["negative_prompt"] == "fog"  # unset: from the text
+    assert info["seed"] == 77 and info["cfg_scale"] == 5.5 and info["width"] == 64
+    assert info["steps"] == 2  # sent: the request wins
+    assert info["clip_skip"] == 2 and "Clip skip: 2" in info["infotexts"][0]
+    assert any("gone.safetensors" in w for w in info["warnings"])
+    assert body["parameters"]["seed"] == 77 and body["parameters"]["infotext"] == text
+
+
+def test_restore_faces_is_accepted_with_a_warning(api: Api) -> None:
+    _, info = api.generate(restore_faces=True)
+    assert any(w.startswith("restore_faces:") for w in info["warnings"])
+    _, info = api.generate(restore_faces=False)
+    assert not any(w.startswith("restore_faces:") for w in info["warnings"])
+
+
+def test_cmd_flags_extensions_and_interrogate(api: Api) -> None:
+    flags = api.ok("GET", "cmd-flags")
+    assert flags["api"] is True and flags["port"] == 7860 and flags["models_dir"] == str(api.ctx.config.models_dir)
+    assert flags["api_auth"] == "<redacted>" and "secret" not in json.dumps(flags)
+    assert parse_args(["--api-auth", "a:b,c:d:e"]).api_auth == (("a", "b"), ("c", "d:e"))
+    for bad in ("nopassword", "a:b,", ":b"):
+        with pytest.raises(SystemExit):
+            parse_args(["--api-auth", bad])
+    assert api.ok("GET", "extensions") == []
+    message = api.fails("POST", "interrogate", 501, {"image": b64png(noise_image()), "model": "clip"})
+    assert "no captioning model" in message
+
+
+def test_api_auth_guards_every_api_route_but_not_the_docs(api: Api) -> None:
+    client = TestClient(create_app(api.ctx, api=True, webui=False, api_auth=[("ann", "pw1"), ("bob", "pw:2")]))
+    for method, route in [("GET", "/sdapi/v1/sd-models"), ("GET", "/sdapi/v1/options"), ("GET", "/atelier/v1/status"),
+                          ("POST", "/sdapi/v1/interrupt"), ("POST", "/atelier/v1/faces/detect")]:
+        for auth, headers in [(None, {}), (("bob", "wrong"), {}), (("eve", "pw1"), {}),
+                              (None, {"Authorization": "Basic !!notbase64"})]:
+            response = client.request(method, route, auth=auth, headers=headers)
+            assert response.status_code == 401, (route, auth, response.text)
+            assert response.headers["www-authenticate"].startswith("Basic") and "--api-auth" in error_detail(response)
+        assert client.request(method, route, auth=("bob", "pw:2")).status_code in (200, 501)
+    assert client.get("/sdapi/v1/sd-models", auth=("ann", "pw1")).json() == api.ok("GET", "sd-models")
+    assert client.get("/openapi.json").status_code == 200 and client.get("/docs").status_code == 200
+    assert api.client.get("/atelier/v1/status").status_code == 200  # no --api-auth: open
 
 
 # -- img2img and inpaint -----------------------------------------------------------------------

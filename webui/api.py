@@ -13,8 +13,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Union
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.responses import JSONResponse
 from PIL import Image
 from pydantic import ValidationError
@@ -32,12 +33,15 @@ from pipelines.outputs import read_infotext
 from webui.api_models import (
     GenerationResponse,
     Img2ImgBody,
+    InterrogateBody,
     PngInfoBody,
     PngInfoResponse,
     ProgressResponse,
     SdModelItem,
     Txt2ImgBody,
 )
+from webui.api_auth import Credentials, basic_auth
+from webui.api_infotext import apply_infotext
 from webui.errors import user_message
 from webui.imagecodec import ImageDecodeError, decode_image, encode_png_base64
 
@@ -50,6 +54,11 @@ _IGNORED_INFO_KEYS = frozenset({
 })
 # Body fields the route decodes or derives itself instead of copying them into the request
 _DERIVED_FIELDS = frozenset({"init_images", "mask", "mask_blur", "sampler_name", "scheduler", "hr_upscaler"})
+RESTORE_FACES_UNAVAILABLE = "restore_faces: no face restorer is installed yet; the images are not restored"
+INTERROGATE_UNAVAILABLE = (
+    "interrogate: no captioning model (CLIP interrogator or DeepBooru) is installed, and Atelier never "
+    "downloads one; this route is not available"
+)
 # Exceptions that are the client's fault, by status (first match wins)
 _CLIENT_ERRORS: tuple[tuple[type[BaseException], int], ...] = (
     (ValidationError, 422), (ImageDecodeError, 422), (UnknownModelError, 422), (ModelLoadError, 400),
@@ -91,6 +100,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return _error(exc.status, exc.message, "ApiError")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        response = _error(exc.status_code, str(exc.detail), "HTTPException")
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _request_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -237,9 +252,12 @@ def _restore(ctx: AtelierContext, model: Optional[LoadedCheckpoint], vae: str) -
 
 
 def _respond(ctx: AtelierContext, result: GenerationResult, body: Txt2ImgBody,
-             parameters: dict[str, Any]) -> GenerationResponse:
+             parameters: dict[str, Any], warnings: list[str]) -> GenerationResponse:
     """A1111's response: base64 PNGs (infotext in ``parameters`` when enable_pnginfo), the
-    request echoed back, and ``info`` as a JSON string."""
+    request echoed back, and ``info`` as a JSON string (``warnings`` added to its list)."""
+    if body.restore_faces:
+        warnings = [*warnings, RESTORE_FACES_UNAVAILABLE]
+    result.warnings += [w for w in warnings if w not in result.warnings]
     with_text = ctx.settings.enable_pnginfo
     images = [encode_png_base64(im, text if with_text else None) for im, text in zip(result.images, result.infotexts)]
     return GenerationResponse(images=images if body.send_images else [], parameters=parameters,
@@ -314,13 +332,15 @@ def sdapi_router(ctx: AtelierContext) -> APIRouter:
 
     @router.post("/txt2img", response_model=GenerationResponse)
     def txt2img(body: Txt2ImgBody) -> GenerationResponse:
+        body, warnings = apply_infotext(body, ctx.manager)
         overrides = _overrides(ctx, body)
         request = _build_request(body, Txt2ImgRequest, overrides)
         result = _generate(ctx, "txt2img", request, overrides, body)
-        return _respond(ctx, result, body, body.model_dump())
+        return _respond(ctx, result, body, body.model_dump(), warnings)
 
     @router.post("/img2img", response_model=GenerationResponse)
     def img2img(body: Img2ImgBody) -> GenerationResponse:
+        body, warnings = apply_infotext(body, ctx.manager)
         decoded = _decode_img2img_inputs(body)
         overrides = _overrides(ctx, body)
         request = _build_request(body, Img2ImgRequest, overrides, **decoded)
@@ -328,7 +348,7 @@ def sdapi_router(ctx: AtelierContext) -> APIRouter:
         parameters = body.model_dump()
         if not body.include_init_images:
             parameters["init_images"], parameters["mask"] = None, None
-        return _respond(ctx, result, body, parameters)
+        return _respond(ctx, result, body, parameters, warnings)
 
     @router.get("/sd-models", response_model=list[SdModelItem])
     def sd_models() -> list[SdModelItem]:
@@ -375,6 +395,18 @@ def sdapi_router(ctx: AtelierContext) -> APIRouter:
                                 current_image=encode_png_base64(preview, None) if preview else None,
                                 textinfo=p.textinfo or None)
 
+    @router.get("/cmd-flags")
+    def cmd_flags() -> dict[str, Any]:
+        return dict(ctx.config.cmd_flags)
+
+    @router.get("/extensions")
+    def extensions() -> list:
+        return []  # no extension loader yet (issue #8)
+
+    @router.post("/interrogate")
+    def interrogate(body: InterrogateBody) -> None:
+        raise ApiError(501, INTERROGATE_UNAVAILABLE)
+
     @router.post("/interrupt")
     def interrupt() -> dict:
         ctx.queue.interrupt()
@@ -403,22 +435,25 @@ def _status(ctx: AtelierContext) -> dict[str, Any]:
     }
 
 
-def register_api(app: FastAPI, ctx: AtelierContext, *, mount_sdapi: bool) -> None:
-    """Add error handlers, the status route and (with ``--api``) ``/sdapi/v1``."""
+def register_api(app: FastAPI, ctx: AtelierContext, *, mount_sdapi: bool,
+                 api_auth: Optional[Credentials] = None) -> None:
+    """Add error handlers, the status route and (with ``--api``) ``/sdapi/v1`` and the
+    ``/atelier/v1`` routers; with ``api_auth`` every one of them needs HTTP Basic."""
     install_error_handlers(app)
+    dependencies = [Depends(basic_auth(api_auth))] if api_auth else []
+    status_router = APIRouter(tags=["atelier"])
 
-    @app.get("/atelier/v1/status", tags=["atelier"])
+    @status_router.get("/atelier/v1/status")
     def status() -> dict:
         return _status(ctx)
 
+    routers = [status_router]
     if mount_sdapi:
         from webui.api_detect import detect_router
         from webui.api_faces import faces_router
         from webui.api_jobs import jobs_router
         from webui.api_lists import lists_router
 
-        app.include_router(sdapi_router(ctx))
-        app.include_router(lists_router(ctx))
-        app.include_router(faces_router(ctx))
-        app.include_router(jobs_router(ctx))
-        app.include_router(detect_router(ctx))
+        routers += [sdapi_router(ctx), lists_router(ctx), faces_router(ctx), jobs_router(ctx), detect_router(ctx)]
+    for router in routers:
+        app.include_router(router, dependencies=dependencies)

@@ -64,6 +64,7 @@ class Txt2ImgBody(_A1111Body):
     script_name: Optional[str] = None
     script_args: list[Any] = Field(default_factory=list)
     alwayson_scripts: dict[str, Any] = Field(default_factory=dict)
+    infotext: Optional[str] = Field(None, description="A1111 1.9+: fills the fields this request leaves unset")
 
 
 class Img2ImgBody(Txt2ImgBody):
@@ -114,3 +115,8 @@ class SdModelItem(BaseModel):
     sha256: Optional[str]
     filename: str
     config: Optional[str] = None
+
+
+class InterrogateBody(BaseModel):
+    image: str = ""
+    model: str = "clip"

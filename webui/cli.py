@@ -10,6 +10,17 @@ from typing import Optional, Sequence
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def api_credentials(text: str) -> tuple[tuple[str, str], ...]:
+    """``user:pass[,user2:pass2]`` (A1111's ``--api-auth``) → ((user, pass), …)."""
+    pairs = []
+    for item in text.split(","):
+        user, sep, password = item.strip().partition(":")
+        if not sep or not user or not password:
+            raise argparse.ArgumentTypeError(f"expected user:password[,user2:password2], got {item.strip()!r}")
+        pairs.append((user, password))
+    return tuple(pairs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="launch.py",
@@ -24,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="models folder in A1111's layout (default ./models); an A1111 'models' folder works")
     parser.add_argument("--api", action="store_true", help="mount the A1111-compatible API at /sdapi/v1")
     parser.add_argument("--nowebui", action="store_true", help="serve the API only (implies --api)")
+    parser.add_argument("--api-auth", type=api_credentials, default=None, metavar="USER:PASS[,USER2:PASS2]",
+                        help="require HTTP Basic credentials on every API route (/sdapi/v1, /atelier/v1)")
     parser.add_argument("--skip-install", action="store_true", help="do not check or install dependencies")
     parser.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1 …")
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"])
@@ -31,6 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-hashing-at-start", action="store_true",
                         help="hash checkpoints on first load instead of in the background at start-up")
     return parser
+
+
+def public_flags(args: argparse.Namespace) -> dict[str, object]:
+    """The parsed flags as JSON values (A1111's ``cmd-flags``), with credentials redacted."""
+    flags = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    if flags.get("api_auth"):
+        flags["api_auth"] = "<redacted>"
+    return flags
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

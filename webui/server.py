@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional, Sequence
 
 from fastapi import FastAPI
 
@@ -15,13 +15,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("atelier")
 
 
-def create_app(ctx: "AtelierContext", *, api: bool = True, webui: bool = True) -> FastAPI:
-    """The ASGI app: ``/sdapi/v1`` when ``api``, the Gradio UI at ``/`` when ``webui``."""
+def create_app(ctx: "AtelierContext", *, api: bool = True, webui: bool = True,
+               api_auth: Optional[Sequence[tuple[str, str]]] = None) -> FastAPI:
+    """The ASGI app: ``/sdapi/v1`` when ``api``, the Gradio UI at ``/`` when ``webui``;
+    ``api_auth`` (user, password) pairs put HTTP Basic on every API route."""
     from webui.api import register_api
 
     app = FastAPI(title="Atelier", version=_version(), docs_url="/docs")
     app.state.ctx = ctx
-    register_api(app, ctx, mount_sdapi=api)
+    register_api(app, ctx, mount_sdapi=api, api_auth=api_auth)
     if webui:
         import gradio as gr
 
@@ -45,6 +47,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from pipelines.context import AppConfig, AtelierContext
+    from webui.cli import public_flags
 
     config = AppConfig(
         data_dir=args.data_dir.resolve(),
@@ -53,13 +56,14 @@ def serve(args: argparse.Namespace) -> int:
         precision=args.precision,
         cpu_threads=args.threads,
         hash_in_background=not args.no_hashing_at_start,
+        cmd_flags=public_flags(args),
     )
     ctx = AtelierContext(config)
     if not ctx.catalog.usable_checkpoints():
         from pipelines.models.catalog import empty_folder_hint
 
         log.warning(empty_folder_hint(config.models_dir))
-    app = create_app(ctx, api=args.api, webui=not args.nowebui)
+    app = create_app(ctx, api=args.api, webui=not args.nowebui, api_auth=args.api_auth)
     host = "0.0.0.0" if args.listen else "127.0.0.1"
     log.info("Atelier on http://%s:%d%s", host, args.port, " (API at /sdapi/v1)" if args.api else "")
     uvicorn.run(app, host=host, port=args.port, log_level="warning")
