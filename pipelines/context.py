@@ -12,7 +12,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from pipelines.device import DevicePolicy
 from pipelines.diffusion.engine import GenerationEngine
@@ -26,6 +26,9 @@ from pipelines.networks.lora import AddnetHashCache, LoraCatalog, NetworkHasher,
 from pipelines.outputs import OutputWriter
 from pipelines.settings import Settings, SettingsStore
 from pipelines.styles import StyleDatabase
+
+if TYPE_CHECKING:
+    from pipelines.faces.engine import FaceEngine
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +113,13 @@ class AtelierContext:
         from pipelines.configs import load_tokenizer
 
         return load_tokenizer()
+
+    @functools.cached_property
+    def faces(self) -> "FaceEngine":
+        """Face detection and swap; its models load on first use, into the shared cache."""
+        from pipelines.faces.engine import FaceEngine
+
+        return FaceEngine(self.config.models_dir, self.cache, self.policy, self.writer)
 
     @property
     def settings(self) -> Settings:

@@ -52,6 +52,14 @@ class DevicePolicy:
         """Where cached but inactive models wait: host RAM."""
         return torch.device("cpu")
 
+    def onnx_providers(self) -> list[str]:
+        """ONNX Runtime providers: CUDA when the device is CUDA and onnxruntime-gpu offers it, else CPU."""
+        import onnxruntime
+
+        if self.device.type == "cuda" and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+            return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        return ["CPUExecutionProvider"]
+
     def empty_cache(self) -> None:
         if self.device.type == "cuda":
             torch.cuda.empty_cache()

@@ -1,0 +1,85 @@
+"""Face detection through ``ctx.faces`` with the built-in (dlib) backend on real photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipelines.faces.errors import FaceError
+from pipelines.faces.order import order_faces
+from tests.faces_data import astronaut, insightface_photo
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory: pytest.TempPathFactory):
+    """A FaceEngine over an empty models folder: the built-in backend."""
+    from pipelines.context import AppConfig, AtelierContext
+
+    root = tmp_path_factory.mktemp("faces")
+    context = AtelierContext(AppConfig(data_dir=root / "data", models_dir=root / "models", hash_in_background=False))
+    yield context.faces
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def group(faces):
+    return faces.detect(insightface_photo("t1.jpg"))
+
+
+def test_group_photo_faces_left_to_right_with_landmarks_inside_boxes(group) -> None:
+    assert len(group) >= 5
+    centers = [f.center[0] for f in group]
+    assert centers == sorted(centers)
+    for face in group:
+        x1, y1, x2, y2 = face.box
+        assert face.detector == "dlib-hog" and 0.5 <= face.score <= 1.0
+        assert face.landmarks.shape == (68, 2) and face.kps5.shape == (5, 2)
+        inner = face.landmarks[17:]  # brows, eyes, nose, mouth: inside the box (the jaw may leave it)
+        pad = 0.1 * face.width
+        assert (inner[:, 0] >= x1 - pad).all() and (inner[:, 0] <= x2 + pad).all()
+        assert (inner[:, 1] >= y1 - pad).all() and (inner[:, 1] <= y2 + pad).all()
+        left_eye, right_eye = face.kps5[0], face.kps5[1]
+        assert left_eye[0] < right_eye[0]  # insightface order: image-left eye first
+        assert face.embedding.shape == (128,) and abs(np.linalg.norm(face.embedding) - 1) < 1e-4
+        assert face.embedding_model == "dlib-resnet-128"
+
+
+def test_orders_by_size_and_other_keys(group) -> None:
+    by_size = order_faces(group, "size")
+    areas = [f.width * f.height for f in by_size]
+    assert areas == sorted(areas, reverse=True)
+    assert [f.center[0] for f in order_faces(group, "right-left")] == sorted((f.center[0] for f in group), reverse=True)
+    with pytest.raises(ValueError, match="unknown face order"):
+        order_faces(group, "random")
+
+
+def test_distinct_people_have_distant_embeddings(group) -> None:
+    sims = np.array([[a.embedding @ b.embedding for b in group] for a in group])
+    off_diagonal = sims[~np.eye(len(group), dtype=bool)]
+    assert np.allclose(np.diag(sims), 1, atol=1e-4) and off_diagonal.max() < 0.99
+
+
+def test_single_face_photos(faces) -> None:
+    found = faces.detect(astronaut())
+    assert len(found) == 1
+    x1, y1, x2, y2 = found[0].box
+    assert 150 < (x1 + x2) / 2 < 260 and 60 < (y1 + y2) / 2 < 200  # her face, not the suit
+    assert len(faces.detect(insightface_photo("Tom_Hanks_54745.png"))) == 1  # 112x112: upsampled pass
+
+
+def test_no_face_and_bad_arrays(faces) -> None:
+    assert faces.detect(np.full((64, 64, 3), 127, np.uint8)) == []
+    with pytest.raises(FaceError, match="shape"):
+        faces.detect(np.zeros((4, 4, 5), np.uint8))
+
+
+def test_missing_insightface_pack_is_named(faces) -> None:
+    with pytest.raises(FaceError, match=r"buffalo_l.*insightface[/\\]models"):
+        faces.detect(astronaut(), backend="insightface")
+
+
+def test_context_creates_the_engine_once(faces) -> None:
+    assert isinstance(faces.layout.models_dir, Path)
+    assert faces.backend().name == "dlib-hog"
