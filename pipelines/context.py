@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
+from pipelines.detect.library import DetectorLibrary
 from pipelines.device import DevicePolicy
 from pipelines.diffusion.engine import GenerationEngine
 from pipelines.jobs import JobQueue
@@ -101,6 +102,7 @@ class AtelierContext:
         self.writer = OutputWriter(self.outputs_dir, settings.samples_format, settings.enable_pnginfo)
         self.engine = GenerationEngine(self.manager, self.writer, self.networks, self.styles, self.embeddings)
         self.queue = JobQueue()
+        self.detectors = DetectorLibrary(config.models_dir / "detectors", self.cache, self.policy)
         if settings.sd_vae:
             try:
                 self.manager.set_vae(settings.sd_vae)
