@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from pipelines.detect.library import DetectorLibrary
 from pipelines.device import DevicePolicy
+from pipelines.events import EventHub
 from pipelines.diffusion.engine import GenerationEngine
 from pipelines.jobs import JobQueue
 from pipelines.models.cache import ModelCache
@@ -103,6 +104,7 @@ class AtelierContext:
         self.engine = GenerationEngine(self.manager, self.writer, self.networks, self.styles, self.embeddings)
         self.queue = JobQueue()
         self.detectors = DetectorLibrary(config.models_dir / "detectors", self.cache, self.policy)
+        self.events = EventHub()
         if settings.sd_vae:
             try:
                 self.manager.set_vae(settings.sd_vae)

@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -399,10 +399,6 @@ def sdapi_router(ctx: AtelierContext) -> APIRouter:
     def cmd_flags() -> dict[str, Any]:
         return dict(ctx.config.cmd_flags)
 
-    @router.get("/extensions")
-    def extensions() -> list:
-        return []  # no extension loader yet (issue #8)
-
     @router.post("/interrogate")
     def interrogate(body: InterrogateBody) -> None:
         raise ApiError(501, INTERROGATE_UNAVAILABLE)
@@ -436,9 +432,10 @@ def _status(ctx: AtelierContext) -> dict[str, Any]:
 
 
 def register_api(app: FastAPI, ctx: AtelierContext, *, mount_sdapi: bool,
-                 api_auth: Optional[Credentials] = None) -> None:
-    """Add error handlers, the status route and (with ``--api``) ``/sdapi/v1`` and the
-    ``/atelier/v1`` routers; with ``api_auth`` every one of them needs HTTP Basic."""
+                 api_auth: Optional[Credentials] = None, extra_routers: Sequence[APIRouter] = ()) -> None:
+    """Add error handlers, the status route, (with ``--api``) ``/sdapi/v1`` and the
+    ``/atelier/v1`` routers, and ``extra_routers`` (extensions'); with ``api_auth`` every one
+    of them needs HTTP Basic."""
     install_error_handlers(app)
     dependencies = [Depends(basic_auth(api_auth))] if api_auth else []
     status_router = APIRouter(tags=["atelier"])
@@ -455,5 +452,5 @@ def register_api(app: FastAPI, ctx: AtelierContext, *, mount_sdapi: bool,
         from webui.api_lists import lists_router
 
         routers += [sdapi_router(ctx), lists_router(ctx), faces_router(ctx), jobs_router(ctx), detect_router(ctx)]
-    for router in routers:
+    for router in [*routers, *extra_routers]:
         app.include_router(router, dependencies=dependencies)

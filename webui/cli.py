@@ -43,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     parser.add_argument("--no-hashing-at-start", action="store_true",
                         help="hash checkpoints on first load instead of in the background at start-up")
+    parser.add_argument("--extensions-dir", type=Path, default=REPO_ROOT / "extensions",
+                        help="folder of extensions (default ./extensions)")
+    parser.add_argument("--disable-all-extensions", action="store_true", help="start without loading extensions")
+    parser.add_argument("--enable-insecure-extension-access", action="store_true",
+                        help="allow installing extensions from the UI even with --listen")
     return parser
 
 

@@ -5,31 +5,46 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from typing import TYPE_CHECKING, Optional, Sequence
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, AsyncIterator, Optional, Sequence
 
 from fastapi import FastAPI
 
+from pipelines.events import AppStarted
+
 if TYPE_CHECKING:
     from pipelines.context import AtelierContext
+    from webui.extensions.host import ExtensionHost
 
 log = logging.getLogger("atelier")
 
 
 def create_app(ctx: "AtelierContext", *, api: bool = True, webui: bool = True,
-               api_auth: Optional[Sequence[tuple[str, str]]] = None) -> FastAPI:
-    """The ASGI app: ``/sdapi/v1`` when ``api``, the Gradio UI at ``/`` when ``webui``;
-    ``api_auth`` (user, password) pairs put HTTP Basic on every API route."""
+               api_auth: Optional[Sequence[tuple[str, str]]] = None,
+               extensions: Optional["ExtensionHost"] = None) -> FastAPI:
+    """The ASGI app: ``/sdapi/v1`` when ``api``, the Gradio UI at ``/`` when ``webui``, and the
+    tabs and ``/ext/<name>/`` routes of the loaded ``extensions``; ``api_auth`` (user, password)
+    pairs put HTTP Basic on every API route, extensions' routes included."""
     from webui.api import register_api
 
-    app = FastAPI(title="Atelier", version=_version(), docs_url="/docs")
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        ctx.events.emit("app_started", AppStarted(version=_version()))
+        yield
+
+    app = FastAPI(title="Atelier", version=_version(), docs_url="/docs", lifespan=lifespan)
     app.state.ctx = ctx
-    register_api(app, ctx, mount_sdapi=api, api_auth=api_auth)
+    from webui.api_extensions import extensions_router
+
+    routers = [extensions_router(extensions)] if api else []
+    routers += extensions.routers if extensions else []
+    register_api(app, ctx, mount_sdapi=api, api_auth=api_auth, extra_routers=routers)
     if webui:
         import gradio as gr
 
         from webui.ui import CSS, build_ui
 
-        blocks = build_ui(ctx)
+        blocks = build_ui(ctx, extensions)
         app = gr.mount_gradio_app(app, blocks, path="/", css=CSS, show_error=True)
     return app
 
@@ -38,6 +53,18 @@ def _version() -> str:
     from pipelines import __version__
 
     return __version__
+
+
+def load_extensions(ctx: "AtelierContext", args: argparse.Namespace) -> "ExtensionHost":
+    """Discover and load the extensions of ``--extensions-dir`` (broken ones are reported, not fatal)."""
+    from webui.extensions.host import ExtensionHost
+    from webui.extensions.state import ExtensionState
+
+    host = ExtensionHost([args.extensions_dir.resolve()], ExtensionState(ctx.config.data_dir / "extensions.json"),
+                         ctx.events, disable_all=args.disable_all_extensions,
+                         allow_install=not args.listen or args.enable_insecure_extension_access)
+    host.load()
+    return host
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -63,7 +90,8 @@ def serve(args: argparse.Namespace) -> int:
         from pipelines.models.catalog import empty_folder_hint
 
         log.warning(empty_folder_hint(config.models_dir))
-    app = create_app(ctx, api=args.api, webui=not args.nowebui, api_auth=args.api_auth)
+    app = create_app(ctx, api=args.api, webui=not args.nowebui, api_auth=args.api_auth,
+                     extensions=load_extensions(ctx, args))
     host = "0.0.0.0" if args.listen else "127.0.0.1"
     log.info("Atelier on http://%s:%d%s", host, args.port, " (API at /sdapi/v1)" if args.api else "")
     uvicorn.run(app, host=host, port=args.port, log_level="warning")

@@ -5,15 +5,19 @@ Layout and wiring only: every button calls ``webui.ui_actions`` (or a tab module
 
 from __future__ import annotations
 
+from typing import Optional
+
 import gradio as gr
 
 from pipelines.context import AtelierContext
 from webui import ui_actions as actions
+from webui.extensions.host import ExtensionHost
 from webui.ui_detect import detect_tab
 from webui.ui_faces import faces_tab
 from webui.ui_generation import generation_tab
 from webui.ui_models import models_tab
 from webui.ui_pnginfo import png_info_tab
+from webui.ui_extensions import build_extension_tab, extensions_tab
 from webui.ui_settings import settings_tab
 
 CSS = """
@@ -22,8 +26,8 @@ CSS = """
 """
 
 
-def build_ui(ctx: AtelierContext) -> gr.Blocks:
-    """All tabs over one context."""
+def build_ui(ctx: AtelierContext, extensions: Optional[ExtensionHost] = None) -> gr.Blocks:
+    """All tabs over one context; the Extensions tab and extensions' own tabs after Settings."""
     titles = actions.checkpoint_titles(ctx)
     with gr.Blocks(title="Atelier") as demo:
         with gr.Row():
@@ -52,4 +56,10 @@ def build_ui(ctx: AtelierContext) -> gr.Blocks:
             models_tab(ctx, checkpoint)
         with gr.Tab("Settings", id="settings"):
             settings_tab(ctx)
+        if extensions is not None:
+            with gr.Tab("Extensions", id="extensions"):
+                extensions_tab(extensions)
+            for tab in extensions.tabs:
+                with gr.Tab(tab.title):
+                    build_extension_tab(tab)
     return demo

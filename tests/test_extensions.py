@@ -1,0 +1,204 @@
+"""Extensions: discovery, broken ones reported (not fatal), enable/disable, git install / update /
+uninstall, and the example extension's tab and route through the UI and a real server."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pipelines.events import AppStarted, EventHub, ImageSaved
+from tests.test_server import running_server
+from webui.extensions import API_VERSION
+from webui.extensions.gitops import ExtensionInstallError, folder_name
+from webui.extensions.host import ExtensionHost
+from webui.extensions.manifest import ManifestError, read_manifest
+from webui.extensions.state import ExtensionState
+from webui.ui_extensions import apply_enabled, extension_rows, run_change
+
+EXAMPLE = Path(__file__).parent / "extension_example" / "hello"
+
+
+def write_extension(root: Path, name: str, main: str, api: int = API_VERSION, extra: str = "") -> Path:
+    folder = root / name
+    folder.mkdir(parents=True)
+    (folder / "extension.toml").write_text(
+        f'[extension]\nname = "{name}"\nversion = "0.1"\napi = {api}\n{extra}', encoding="utf-8")
+    (folder / "main.py").write_text(main, encoding="utf-8")
+    return folder
+
+
+def make_host(root: Path, data: Path, **kwargs) -> ExtensionHost:
+    host = ExtensionHost([root], ExtensionState(data / "extensions.json"), EventHub(), **kwargs)
+    host.load()
+    return host
+
+
+@pytest.fixture
+def roots(tmp_path: Path) -> tuple[Path, Path]:
+    root, data = tmp_path / "extensions", tmp_path / "data"
+    root.mkdir()
+    shutil.copytree(EXAMPLE, root / "hello")
+    return root, data
+
+
+def test_example_extension_loads_with_its_tab_route_and_callbacks(roots: tuple[Path, Path]) -> None:
+    host = make_host(*roots)
+    (record,) = host.records
+    assert (record.name, record.status, record.error) == ("hello", "loaded", None)
+    assert [tab.title for tab in host.tabs] == ["Hello"]
+    paths = {route.path for router in host.routers for route in router.routes}
+    assert paths == {"/ext/hello/greet", "/ext/hello/events"}
+    host.events.emit("app_started", AppStarted(version="9"))
+    host.events.emit("image_saved", ImageSaved(path=Path("x.png"), kind="txt2img", infotext=None))
+    events = next(r for r in host.routers[0].routes if r.path == "/ext/hello/events").endpoint()
+    assert events == {"started": ["9"], "saved": ["x.png"]}
+
+
+@pytest.mark.parametrize("main, extra, api, reason", [
+    ("def setup(ext):\n    return (\n", "", API_VERSION, "SyntaxError"),
+    ("def setup(ext): pass\n", "", API_VERSION + 1, f"needs extension API v{API_VERSION + 1}"),
+    ("import no_such_module_xyz\n", "", API_VERSION, "ModuleNotFoundError: No module named 'no_such_module_xyz'"),
+    ("def setup(ext):\n    raise RuntimeError('boom')\n", "", API_VERSION, "RuntimeError: boom (main.py, line 2)"),
+    ("x = 1\n", "", API_VERSION, "defines no setup(ext) function"),
+    ("def setup(ext): pass\n", 'requirements = ["no-such-package-xyz>=1"]\n', API_VERSION,
+     "requires 'no-such-package-xyz>=1', which is not installed"),
+])
+def test_broken_extension_is_reported_and_the_others_still_load(roots: tuple[Path, Path], main: str, extra: str,
+                                                                 api: int, reason: str) -> None:
+    root, data = roots
+    write_extension(root, "broken", main, api=api, extra=extra)
+    host = make_host(root, data)
+    by_name = {r.name: r for r in host.records}
+    assert by_name["hello"].status == "loaded"
+    assert by_name["broken"].status == "error"
+    assert reason in by_name["broken"].error
+    assert not any(tab.owner == "broken" for tab in host.tabs)
+    row = next(r for r in extension_rows(host) if r[0] == "broken")
+    assert row[2] == "error" and reason in row[5]
+
+
+def test_invalid_manifest_is_reported(tmp_path: Path) -> None:
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "extension.toml").write_text('[extension]\nname = "../evil"\nversion = "1"\napi = 1\n')
+    with pytest.raises(ManifestError, match="name"):
+        read_manifest(folder)
+    (folder / "extension.toml").write_text('[extension]\nname = "ok"\nversion = "1"\napi = 1\nentry = "/etc/x.py"\n')
+    with pytest.raises(ManifestError, match="entry"):
+        read_manifest(folder)
+    host = make_host(tmp_path, tmp_path / "data")
+    assert host.records[0].status == "error" and "entry" in host.records[0].error
+
+
+def test_disable_is_persisted_and_applies_on_restart(roots: tuple[Path, Path]) -> None:
+    root, data = roots
+    host = make_host(root, data)
+    assert "Restart" in apply_enabled(host, [])
+    assert json.loads((data / "extensions.json").read_text()) == {"disabled": ["hello"]}
+    assert host.records[0].status == "loaded"  # this run keeps it; the next start does not
+    again = make_host(root, data)
+    assert (again.records[0].status, again.tabs, again.routers) == ("disabled", [], [])
+    apply_enabled(again, ["hello"])
+    assert make_host(root, data).records[0].status == "loaded"
+    assert make_host(root, data, disable_all=True).records[0].status == "disabled"
+
+
+def _git(*args: str, cwd: Path) -> None:
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True,
+                   capture_output=True)
+
+
+@pytest.fixture
+def bare_repo(tmp_path: Path) -> tuple[Path, Path]:
+    """A bare git repository holding the example extension, and a work clone to push updates from."""
+    work = tmp_path / "src"
+    shutil.copytree(EXAMPLE, work)
+    _git("init", "-q", "-b", "main", cwd=work)
+    _git("add", ".", cwd=work)
+    _git("commit", "-qm", "v1", cwd=work)
+    bare = tmp_path / "hello-ext.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True)
+    _git("remote", "add", "origin", str(bare), cwd=work)
+    return bare, work
+
+
+def test_install_update_uninstall_from_a_git_url(tmp_path: Path, bare_repo: tuple[Path, Path]) -> None:
+    bare, work = bare_repo
+    root = tmp_path / "exts"
+    host = make_host(root, tmp_path / "data")
+    message = run_change(host, "install", bare.as_uri())
+    assert "Restart" in message and (root / "hello-ext" / "main.py").exists()
+    assert [(r.name, r.status) for r in host.records] == [("hello", "restart to load")]
+    assert make_host(root, tmp_path / "data").records[0].status == "loaded"
+
+    (work / "greeting.py").write_text("def greeting(name):\n    return f'Hi {name}'\n")
+    _git("commit", "-qam", "v2", cwd=work)
+    _git("push", "-q", "origin", "main", cwd=work)
+    run_change(host, "update", "hello")
+    assert "Hi" in (root / "hello-ext" / "greeting.py").read_text()
+
+    with pytest.raises(ExtensionInstallError, match="already installed"):
+        run_change(host, "install", bare.as_uri())
+    run_change(host, "uninstall", "hello")
+    assert not (root / "hello-ext").exists() and host.records == []
+    with pytest.raises(LookupError):
+        run_change(host, "uninstall", "hello")
+
+
+@pytest.mark.parametrize("url, name, message", [
+    ("file:///x/repo.git", "../escape", "not a valid extension folder name"),
+    ("file:///x/repo.git", "a/b", "not a valid extension folder name"),
+    ("/etc/passwd", None, "not a git URL"),
+    ("--upload-pack=evil", None, "not a git URL"),
+    ("", None, "enter the git URL"),
+])
+def test_install_refuses_bad_urls_and_names(tmp_path: Path, url: str, name, message: str) -> None:
+    host = make_host(tmp_path / "exts", tmp_path / "data")
+    with pytest.raises(ExtensionInstallError, match=message):
+        host.install(url, name)
+    assert not (tmp_path / "exts").exists() or not any((tmp_path / "exts").iterdir())
+
+
+def test_install_of_a_repo_without_manifest_leaves_nothing(tmp_path: Path) -> None:
+    work = tmp_path / "plain"
+    work.mkdir()
+    (work / "README.md").write_text("not an extension")
+    _git("init", "-q", cwd=work)
+    _git("add", ".", cwd=work)
+    _git("commit", "-qm", "x", cwd=work)
+    host = make_host(tmp_path / "exts", tmp_path / "data")
+    with pytest.raises(ExtensionInstallError, match="not an Atelier extension"):
+        host.install(work.as_uri())
+    assert not (tmp_path / "exts" / "plain").exists()
+
+
+def test_public_listening_forbids_changes_unless_allowed(tmp_path: Path, bare_repo: tuple[Path, Path]) -> None:
+    host = make_host(tmp_path / "exts", tmp_path / "data", allow_install=False)
+    with pytest.raises(ExtensionInstallError, match="--enable-insecure-extension-access"):
+        host.install(bare_repo[0].as_uri())
+    assert folder_name("https://github.com/someone/sd-webui-thing.git") == "sd-webui-thing"
+
+
+def test_real_server_serves_the_extension_route_tab_and_reports_broken_ones(
+        tmp_path: Path, tiny_models_dir: Path, roots: tuple[Path, Path]) -> None:
+    root, _ = roots
+    write_extension(root, "broken", "def setup(ext):\n    raise RuntimeError('kaput')\n")
+    with running_server(tmp_path, tiny_models_dir, "--extensions-dir", str(root)) as server:
+        assert server.json("GET", "/ext/hello/greet?name=Ada") == {
+            "message": "Hello, Ada!", "extension": "hello", "version": "1.2.0"}
+        assert server.json("GET", "/ext/hello/events")["started"], "app_started callback did not run"
+        status, _, page = server.request("GET", "/config")
+        config = json.loads(page)
+        labels = [c.get("props", {}).get("label") for c in config["components"]]
+        assert "Hello" in labels and "Extensions" in labels
+        extensions = {e["name"]: e for e in server.json("GET", "/sdapi/v1/extensions")}
+        assert extensions["hello"]["enabled"] and extensions["hello"]["version"] == "1.2.0"
+        assert extensions["broken"]["status"] == "error" and "kaput" in extensions["broken"]["error"]
+        from gradio_client import Client
+
+        client = Client(server.base_url, verbose=False)
+        assert client.predict("Ada", api_name="/hello_greet") == "Hello, Ada!"

@@ -1,0 +1,12 @@
+"""Atelier's extension API — the only public module for extensions.
+
+An extension is a folder under ``extensions/`` (or ``--extensions-dir``) with an
+``extension.toml`` and an entry file defining ``setup(ext)``; see docs/extensions.md.
+Everything an extension may use is importable from here; anything else in Atelier is internal
+and may change without notice. The API is versioned by :data:`API_VERSION`.
+"""
+
+from pipelines.events import AppStarted, ImageSaved, ModelLoaded
+from webui.extensions.api import API_VERSION, Extension, PostprocessInfo
+
+__all__ = ["API_VERSION", "AppStarted", "Extension", "ImageSaved", "ModelLoaded", "PostprocessInfo"]
