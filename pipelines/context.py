@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from pipelines.detect.library import DetectorLibrary
 from pipelines.device import DevicePolicy
-from pipelines.events import EventHub
+from pipelines.events import EventHub, ModelLoaded
 from pipelines.diffusion.engine import GenerationEngine
 from pipelines.jobs import JobQueue
 from pipelines.models.cache import ModelCache
@@ -105,6 +105,8 @@ class AtelierContext:
         self.queue = JobQueue()
         self.detectors = DetectorLibrary(config.models_dir / "detectors", self.cache, self.policy)
         self.events = EventHub()
+        self.manager.on_model_loaded.append(
+            lambda loaded: self.events.emit("model_loaded", ModelLoaded(loaded.info.title, loaded.architecture.label)))
         if settings.sd_vae:
             try:
                 self.manager.set_vae(settings.sd_vae)

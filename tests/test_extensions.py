@@ -202,3 +202,26 @@ def test_real_server_serves_the_extension_route_tab_and_reports_broken_ones(
 
         client = Client(server.base_url, verbose=False)
         assert client.predict("Ada", api_name="/hello_greet") == "Hello, Ada!"
+
+
+def test_model_loaded_event_reaches_subscribers(ctx) -> None:
+    seen: list = []
+    unsubscribe = ctx.events.subscribe("model_loaded", seen.append, owner="test")
+    try:
+        ctx.manager.unload()
+        ctx.manager.checkpoint("tiny-sd1")
+    finally:
+        unsubscribe()
+    assert [event.title.split(" [")[0] for event in seen] == ["tiny-sd1.safetensors"]
+    assert seen[0].architecture
+
+
+def test_failing_callback_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    hub = EventHub()
+    hub.subscribe("image_saved", lambda event: 1 / 0, owner="extension bad")
+    calls: list = []
+    hub.subscribe("image_saved", calls.append)
+    hub.emit("image_saved", ImageSaved(path=Path("a.png"), kind="txt2img", infotext=None))
+    assert len(calls) == 1 and "extension bad" in caplog.text
+    with pytest.raises(ValueError, match="unknown event"):
+        hub.subscribe("nope", print)  # type: ignore[arg-type]
