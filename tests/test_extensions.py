@@ -201,7 +201,10 @@ def test_real_server_serves_the_extension_route_tab_and_reports_broken_ones(
         from gradio_client import Client
 
         client = Client(server.base_url, verbose=False)
-        assert client.predict("Ada", api_name="/hello_greet") == "Hello, Ada!"
+        try:
+            assert client.predict("Ada", api_name="/hello_greet") == "Hello, Ada!"
+        finally:
+            client.close()  # its heartbeat stream would hold the server's graceful shutdown
 
 
 def test_model_loaded_event_reaches_subscribers(ctx) -> None:
