@@ -84,6 +84,10 @@ class OutputWriter:
         """Save a script's grid as ``<kind>-grids/<date>/NNNNN-<label>.ext`` (A1111's grid folder)."""
         return self._write(self.grid_folder(kind), label, image, infotext, None)
 
+    def save_labeled(self, image: Image.Image, folder: str, label: str, infotext: Optional[str]) -> Path:
+        """Save a non-generated output (a face swap, ...) as ``<folder>/<date>/NNNNN-<label>.ext``."""
+        return self._write(self.root / folder / date.today().isoformat(), _slug(label) or "image", image, infotext, None)
+
     def _write(self, folder: Path, suffix: str, image: Image.Image, infotext: Optional[str],
                metadata: Optional[Mapping[str, str]]) -> Path:
         data, ext = encode_image(image, self.fmt, infotext if self.save_infotext else None, metadata or {})

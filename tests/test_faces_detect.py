@@ -43,7 +43,7 @@ def test_group_photo_faces_left_to_right_with_landmarks_inside_boxes(group) -> N
         left_eye, right_eye = face.kps5[0], face.kps5[1]
         assert left_eye[0] < right_eye[0]  # insightface order: image-left eye first
         assert face.embedding.shape == (128,) and abs(np.linalg.norm(face.embedding) - 1) < 1e-4
-        assert face.embedding_model == "dlib-resnet-128"
+        assert face.embedding_model == "dlib/resnet-128"
 
 
 def test_orders_by_size_and_other_keys(group) -> None:

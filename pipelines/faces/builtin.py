@@ -20,7 +20,7 @@ from pipelines.faces.loaded import LoadedFaceModels
 from pipelines.faces.types import Box, DetectedFace
 
 DETECTOR = "dlib-hog"
-EMBEDDING_MODEL = "dlib-resnet-128"
+EMBEDDING_MODEL = "dlib/resnet-128"
 DETECT_MAX_SIDE = 1280
 """Bigger images are downscaled for the HOG pass only; landmarks run at full size."""
 SMALL_SIDE = 400
@@ -51,6 +51,7 @@ class BuiltinBackend:
     """Detect, 68 landmarks and identity embeddings with dlib."""
 
     name = DETECTOR
+    embedding_model = EMBEDDING_MODEL
 
     def __init__(self, models: LoadedFaceModels) -> None:
         self.models = models

@@ -9,18 +9,24 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Literal, Union
+from typing import Any, Literal, Optional, Union
 
 import numpy as np
 from PIL import Image
 
 from pipelines.device import DevicePolicy
+from pipelines.faces import facemodels
+from pipelines.faces.align import box_mask, paste_back
 from pipelines.faces.builtin import BuiltinBackend
-from pipelines.faces.errors import FaceError
-from pipelines.faces.insight import InsightBackend
+from pipelines.faces.classic import classic_swap
+from pipelines.faces.errors import FaceError, NoFaceError
+from pipelines.faces.facemodels import FaceModel
+from pipelines.faces.insight import InsightBackend, InswapperModel
 from pipelines.faces.layout import FaceModelLayout
 from pipelines.faces.loaded import LoadedFaceModels
 from pipelines.faces.order import order_faces
+from pipelines.faces.restore import FaceRestorer
+from pipelines.faces.swap import METHODS, PreparedSource, SwapOptions, SwapResult, Targets, pick_index, select_targets
 from pipelines.faces.types import DetectedFace
 from pipelines.models.cache import ModelCache
 from pipelines.outputs import OutputWriter
@@ -70,3 +76,131 @@ class FaceEngine:
         """All faces in ``image`` scoring at least ``min_score`` (0..1), numbered by ``order`` (index = position)."""
         faces = self.backend(backend).detect(to_rgb(image), min_score=min_score, embed=embed)
         return order_faces(faces, order)
+
+    # -- swapping -------------------------------------------------------------------------------
+    def resolve_method(self, method: str) -> str:
+        """``auto``: inswapper when its file and an insightface pack exist, else classic."""
+        if method not in METHODS:
+            raise FaceError(f"unknown swap method {method!r}; use one of {', '.join(METHODS)}")
+        if method == "auto":
+            return "inswapper" if self.layout.inswapper() and self.layout.pack() else "classic"
+        if method == "inswapper":
+            self.layout.require_inswapper()
+            self.layout.require_pack()
+        return method
+
+    def prepare_source(self, source: Union[ImageLike, FaceModel], face_index: int = 0,
+                       method: str = "auto") -> PreparedSource:
+        """Detect and embed the source once; the result swaps into any number of images or frames."""
+        resolved = self.resolve_method(method)
+        if isinstance(source, FaceModel):
+            if resolved != "inswapper":
+                raise FaceError(f"Face model {source.name!r} holds an identity, not pixels: it needs the inswapper "
+                                f"method ({self.layout.insightface_dir / 'inswapper_128.onnx'}).")
+            self._check_family(source.embedding_model, "face model")
+            return PreparedSource("inswapper", f"face model {source.name}", identity=source.embedding,
+                                  embedding_model=source.embedding_model)
+        rgb = to_rgb(source)
+        faces = self.detect(rgb, embed=resolved == "inswapper")
+        if not faces:
+            raise NoFaceError("source")
+        face = pick_index(faces, face_index, "source")
+        label = f"source face {face_index}"
+        if resolved == "inswapper":
+            return PreparedSource("inswapper", label, identity=face.embedding, embedding_model=face.embedding_model)
+        return PreparedSource("classic", label, rgb=rgb, landmarks68=self._landmarks68(rgb, face))
+
+    def _check_family(self, embedding_model: str, what: str) -> None:
+        """Identities compare only within one embedding family (ArcFace 512-d or dlib 128-d)."""
+        targets = self.backend().embedding_model or "no recognizer"
+        if embedding_model.split("/")[0] != targets.split("/")[0]:
+            raise FaceError(f"The {what} was embedded by {embedding_model}, the target faces by {targets}: "
+                            "they cannot be compared.")
+
+    def _landmarks68(self, rgb: np.ndarray, face: DetectedFace) -> np.ndarray:
+        if face.landmarks is not None and len(face.landmarks) == 68:
+            return face.landmarks
+        return self.builtin.landmarks68(rgb, face.box)
+
+    def _restorer(self, name: str) -> FaceRestorer:
+        path = self.layout.require_restorer(name)
+        return self.models.get("facerestore", path, lambda p: FaceRestorer(p, self.models.providers))
+
+    def swap_prepared(self, target: ImageLike, source: PreparedSource, options: SwapOptions = SwapOptions(),
+                      faces: Optional[list[DetectedFace]] = None) -> SwapResult:
+        """Swap ``source`` into ``target`` (an image or a video frame); ``faces`` skips detection (tracking)."""
+        rgb = to_rgb(target)
+        if faces is None:
+            faces = self.detect(rgb, options.order, embed=options.reference is not None)
+        if not faces:
+            raise NoFaceError("target")
+        chosen, notes = select_targets(faces, options)
+        restorer = self._restorer(options.restore) if options.restore else None
+        out = rgb
+        for i in chosen:
+            out = self._swap_one(out, faces[i], source, options)
+            if restorer is not None:
+                out = restorer.restore(out, faces[i], options.restore_weight)
+        parts = [f"Face swap: {source.method}", source.label,
+                 f"target faces {', '.join(map(str, chosen)) if chosen else 'none'}", f"mask {options.mask.describe()}"]
+        if source.method == "classic":
+            parts.append(f"blend {options.blend}")
+        if restorer is not None:
+            parts.append(f"restore {restorer.name} ({options.restore_weight:g})")
+        parts.append(f"detector {faces[0].detector}")
+        parts += notes
+        return SwapResult(Image.fromarray(out), ", ".join(parts), source.method, chosen, faces)
+
+    def _swap_one(self, rgb: np.ndarray, face: DetectedFace, source: PreparedSource, options: SwapOptions) -> np.ndarray:
+        if source.method == "inswapper":
+            swapper = InswapperModel(self.layout.require_inswapper(), self.models)
+            patch, matrix = swapper.swap_crop(rgb, face, source.identity)
+            mask = box_mask(swapper.size, options.mask.erosion, options.mask.blur) * options.mask.opacity
+            return paste_back(rgb, patch, matrix, mask)
+        return classic_swap(source.rgb, source.landmarks68, rgb, self._landmarks68(rgb, face), options.mask,
+                            options.blend)
+
+    def swap(self, source: Union[ImageLike, FaceModel], target: ImageLike, source_face_index: int = 0,
+             target_face_indices: Targets = (0,), method: str = "auto",
+             reference: Union[ImageLike, FaceModel, None] = None, save: bool = False, **options: Any) -> SwapResult:
+        """One swap from images (or a saved face model); ``options`` are :class:`SwapOptions` fields."""
+        prepared = self.prepare_source(source, source_face_index, method)
+        settings = SwapOptions(target_faces=target_face_indices, reference=self.reference_embedding(reference),
+                               **options)
+        result = self.swap_prepared(target, prepared, settings)
+        if save:
+            result.info += f", saved {self.save(result).name}"
+        return result
+
+    def reference_embedding(self, reference: Union[ImageLike, FaceModel, None]) -> Optional[np.ndarray]:
+        """The identity reference-face mode compares targets with (first face of a reference image)."""
+        if reference is None:
+            return None
+        if isinstance(reference, FaceModel):
+            self._check_family(reference.embedding_model, "reference face model")
+            return reference.embedding
+        faces = self.detect(reference, "size")
+        if not faces:
+            raise NoFaceError("reference")
+        return faces[0].embedding
+
+    def save(self, result: SwapResult) -> Path:
+        """Write a swap result through the output writer under ``outputs/faces/<date>/``."""
+        return self.writer.save_labeled(result.image, "faces", f"swap-{result.method}", result.info)
+
+    # -- face models ----------------------------------------------------------------------------
+    def face_model_names(self) -> list[str]:
+        return facemodels.names(self.layout.face_models_dir)
+
+    def load_face_model(self, name: str) -> FaceModel:
+        return facemodels.load(self.layout.face_models_dir, name)
+
+    def save_face_model(self, name: str, images: list[ImageLike], face_index: int = 0) -> Path:
+        """Blend face ``face_index`` of every image into one identity saved under ``models/faces/``."""
+        faces = []
+        for n, image in enumerate(images):
+            found = self.detect(image)
+            if not found:
+                raise NoFaceError(f"face model #{n + 1}")
+            faces.append(pick_index(found, face_index, f"face model #{n + 1}"))
+        return facemodels.save(self.layout.face_models_dir, facemodels.blend(name, faces))

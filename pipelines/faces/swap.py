@@ -1,0 +1,99 @@
+"""Face swap requests and results, and choosing which target faces a swap touches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Optional, Sequence, Union
+
+import numpy as np
+from PIL import Image
+
+from pipelines.faces.classic import Blend
+from pipelines.faces.errors import FaceError
+from pipelines.faces.masks import MaskOptions
+from pipelines.faces.types import DetectedFace
+
+Method = Literal["auto", "inswapper", "classic"]
+METHODS = ("auto", "inswapper", "classic")
+Targets = Union[Sequence[int], Literal["all"]]
+DEFAULT_THRESHOLD = 0.6
+"""Reference mode: cosine distance (1 - similarity) under which a face counts as the same person."""
+
+
+@dataclass(frozen=True)
+class SwapOptions:
+    """Everything about a swap except the source: reusable across the frames of a video."""
+
+    target_faces: Targets = (0,)
+    reference: Optional[np.ndarray] = None
+    """Normalised embedding of a reference face: only targets closer than ``threshold`` are swapped."""
+    threshold: float = DEFAULT_THRESHOLD
+    gender: Optional[Literal["M", "F"]] = None
+    mask: MaskOptions = field(default_factory=MaskOptions)
+    blend: Blend = "poisson"
+    restore: Optional[str] = None
+    restore_weight: float = 1.0
+    order: str = "left-right"
+
+
+@dataclass(frozen=True)
+class PreparedSource:
+    """A source identity, ready to swap into any number of images without re-detecting it."""
+
+    method: Literal["inswapper", "classic"]
+    label: str
+    identity: Optional[np.ndarray] = None
+    """ArcFace embedding (inswapper)."""
+    rgb: Optional[np.ndarray] = None
+    landmarks68: Optional[np.ndarray] = None
+    """Source pixels and 68 landmarks (classic)."""
+    embedding_model: Optional[str] = None
+
+
+@dataclass
+class SwapResult:
+    image: Image.Image
+    info: str
+    method: str
+    swapped: list[int]
+    faces: list[DetectedFace]
+
+
+def distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine distance between two identity embeddings (0 = same direction)."""
+    return float(1.0 - np.dot(a, b) / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
+
+
+def pick_index(faces: list[DetectedFace], index: int, which: str) -> DetectedFace:
+    if not 0 <= index < len(faces):
+        raise FaceError(f"{which.capitalize()} face index {index} is out of range: the {which} image has "
+                        f"{len(faces)} face{'s' if len(faces) != 1 else ''} (0..{len(faces) - 1}).")
+    return faces[index]
+
+
+def select_targets(faces: list[DetectedFace], options: SwapOptions) -> tuple[list[int], list[str]]:
+    """Indices of the faces to swap, and a note per face that a filter skipped."""
+    if options.target_faces == "all":
+        chosen = list(range(len(faces)))
+    else:
+        chosen = [int(i) for i in options.target_faces]
+        for i in chosen:
+            pick_index(faces, i, "target")
+    notes = []
+    kept = []
+    for i in dict.fromkeys(chosen):
+        face = faces[i]
+        if options.gender and face.gender is None:
+            raise FaceError("The gender filter needs a gender/age model (genderage.onnx) in the insightface pack.")
+        if options.gender and face.gender != options.gender:
+            notes.append(f"face {i} skipped (gender {face.gender})")
+            continue
+        if options.reference is not None:
+            if face.embedding is None or face.embedding.shape != options.reference.shape:
+                raise FaceError("Reference face and target faces were embedded by different models.")
+            d = distance(face.embedding, options.reference)
+            if d > options.threshold:
+                notes.append(f"face {i} skipped (distance {d:.2f} > {options.threshold:g})")
+                continue
+        kept.append(i)
+    return kept, notes
