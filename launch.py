@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Start Atelier: ``python launch.py [flags]``; run the tests: ``python launch.py test``.
+"""Start Atelier: ``python launch.py [flags]``; run the tests: ``python launch.py test``; train a
+deepfake detector: ``python launch.py train-detector --real DIR``.
 
 On first use this creates ``.venv/`` beside this file and installs the project into it
 (torch pinned to 2.13.0, which is the CPU wheel on a machine without CUDA). Later runs find
@@ -105,14 +106,20 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["test"]:
         return run_tests(argv[1:])
     sys.path.insert(0, str(ROOT))
-    from webui.cli import parse_args
+    from webui.cli import build_train_detector_parser, parse_args
 
-    args = parse_args(argv)  # --help exits here, before any install
+    train = argv[:1] == ["train-detector"]
+    # --help exits here, before any install
+    args = build_train_detector_parser().parse_args(argv[1:]) if train else parse_args(argv)
     if not _in_venv():
         if not args.skip_install:
             _install(set())
         if VENV_PYTHON.exists():
             _reexec(argv)
+    if train:
+        from pipelines.detect.train import run_cli
+
+        return run_cli(args)
     from webui.server import serve
 
     return serve(args)

@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="launch.py",
         description="Atelier: image generation and face work in the browser. "
-        "Sub-commands: 'test' installs the test extras and runs the test suite.",
+        "Sub-commands: 'test' installs the test extras and runs the test suite; "
+        "'train-detector' trains a deepfake detector (see 'launch.py train-detector --help').",
     )
     parser.add_argument("--port", type=int, default=7860, help="port to serve on (default 7860)")
     parser.add_argument("--listen", action="store_true", help="bind 0.0.0.0 instead of 127.0.0.1")
@@ -48,6 +49,34 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--disable-all-extensions", action="store_true", help="start without loading extensions")
     parser.add_argument("--enable-insecure-extension-access", action="store_true",
                         help="allow installing extensions from the UI even with --listen")
+    return parser
+
+
+DETECTOR_ARCHES = ("xception", *(f"efficientnet-b{i}" for i in range(8)))
+
+
+def build_train_detector_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="launch.py train-detector",
+        description="Train a deepfake detector from real face pictures (Self-Blended Images makes the fakes; "
+        "--fake adds your own). The result is models/detectors/<out>.safetensors + <out>.json.",
+    )
+    parser.add_argument("--real", type=Path, required=True, help="folder of real face pictures (searched recursively)")
+    parser.add_argument("--fake", type=Path, default=None, help="optional folder of manipulated face pictures")
+    parser.add_argument("--arch", default="efficientnet-b4", choices=DETECTOR_ARCHES)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=16, help="pictures per step, half real and half fake")
+    parser.add_argument("--size", type=int, default=256, help="input size in pixels")
+    parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=None, help="output name (default <arch>-sbi)")
+    parser.add_argument("--resume", action="store_true", help="continue from the last epoch's checkpoint")
+    parser.add_argument("--models-dir", type=Path, default=REPO_ROOT / "models")
+    parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / "data",
+                        help="checkpoints go to <data-dir>/train-detector/<out>/")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--skip-install", action="store_true")
     return parser
 
 
