@@ -1,24 +1,86 @@
-"""/atelier/v1 routes of the Faces engine (face detection and swap).
+"""/atelier/v1 routes of the Faces engine: face detection and image face swap.
 
-Placeholders answering 501 until the engine lands; the owner of that engine replaces them.
+Routes translate only: decode the images, call ``ctx.faces`` through the job queue (one engine
+job at a time), encode the result. Engine errors a client can fix (no face, index out of range,
+missing model file) are ``FaceError`` → 422 with the message.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException
+from typing import Literal, Optional, Union
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines.context import AtelierContext
+from pipelines.faces.masks import MaskOptions
+from pipelines.faces.types import DetectedFace, FaceOrder
+from webui.imagecodec import decode_image, encode_png_base64
+
+
+class DetectBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    image: str = Field(description="base64 image or data URL")
+    order: FaceOrder = "left-right"
+    min_score: float = Field(0.5, ge=0.0, le=1.0)
+
+
+class SwapBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    source_image: Optional[str] = Field(None, description="base64 image or data URL holding the source face")
+    face_model: Optional[str] = Field(None, description="a saved face model in models/faces (instead of source_image)")
+    target_image: str
+    source_face_index: int = Field(0, ge=0)
+    target_face_indices: Union[list[int], Literal["all"]] = Field(default_factory=lambda: [0])
+    method: Literal["auto", "inswapper", "classic"] = "auto"
+    restore: Optional[str] = Field(None, description="restorer file in models/facerestore, e.g. GFPGANv1.4.onnx")
+    restore_weight: float = Field(1.0, ge=0.0, le=1.0)
+    reference_image: Optional[str] = None
+    threshold: float = Field(0.6, ge=0.0, le=2.0)
+    gender: Optional[Literal["M", "F"]] = None
+    mask_erosion: float = Field(MaskOptions.erosion, ge=0.0, le=0.45)
+    mask_blur: float = Field(MaskOptions.blur, ge=0.0, le=0.5)
+    opacity: float = Field(1.0, ge=0.0, le=1.0)
+    blend: Literal["poisson", "alpha"] = "poisson"
+    order: FaceOrder = "left-right"
+    save_images: bool = True
+
+
+def face_json(face: DetectedFace) -> dict:
+    """One face as the API returns it (no embedding vector: it identifies a person)."""
+    data: dict = {"box": [round(v, 2) for v in face.box], "score": round(face.score, 4),
+                  "kps5": face.kps5.round(2).tolist(),
+                  "landmarks": None if face.landmarks is None else face.landmarks.round(2).tolist()}
+    for key in ("age", "gender", "embedding_model"):
+        if getattr(face, key) is not None:
+            data[key] = getattr(face, key)
+    return data
 
 
 def faces_router(ctx: AtelierContext) -> APIRouter:
     router = APIRouter(prefix="/atelier/v1", tags=["atelier"])
 
-    @router.post("/faces/detect", status_code=200)
-    def faces_detect() -> dict:
-        raise HTTPException(501, "faces/detect: the Faces engine (face detection and swap) is not available in this build yet")
+    @router.post("/faces/detect")
+    def faces_detect(body: DetectBody) -> dict:
+        image = decode_image(body.image, "image")
+        faces = ctx.queue.run("faces-detect", lambda control: ctx.faces.detect(image, body.order,
+                                                                                min_score=body.min_score))
+        return {"faces": [face_json(f) for f in faces], "detector": ctx.faces.backend().name}
 
-    @router.post("/faces/swap", status_code=200)
-    def faces_swap() -> dict:
-        raise HTTPException(501, "faces/swap: the Faces engine (face detection and swap) is not available in this build yet")
+    @router.post("/faces/swap")
+    def faces_swap(body: SwapBody) -> dict:
+        if (body.source_image is None) == (body.face_model is None):
+            raise ValueError("give exactly one of source_image or face_model")
+        source = (decode_image(body.source_image, "source_image") if body.source_image is not None
+                  else ctx.faces.load_face_model(body.face_model))
+        target = decode_image(body.target_image, "target_image")
+        reference = decode_image(body.reference_image, "reference_image") if body.reference_image else None
+        mask = MaskOptions(erosion=body.mask_erosion, blur=body.mask_blur, opacity=body.opacity)
+        result = ctx.queue.run("faces-swap", lambda control: ctx.faces.swap(
+            source, target, body.source_face_index, body.target_face_indices, body.method, reference=reference,
+            save=body.save_images, threshold=body.threshold, gender=body.gender, mask=mask, blend=body.blend,
+            restore=body.restore, restore_weight=body.restore_weight, order=body.order))
+        return {"image": encode_png_base64(result.image, result.info), "info": result.info,
+                "method": result.method, "swapped": result.swapped}
 
     return router
