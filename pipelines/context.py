@@ -18,6 +18,7 @@ from pipelines.detect.library import DetectorLibrary
 from pipelines.device import DevicePolicy
 from pipelines.events import EventHub, ModelLoaded
 from pipelines.diffusion.engine import GenerationEngine
+from pipelines.extras.upscalers import UpscalerCatalog
 from pipelines.jobs import JobQueue
 from pipelines.models.cache import ModelCache
 from pipelines.models.catalog import ModelCatalog
@@ -101,7 +102,9 @@ class AtelierContext:
         self.embeddings.refresh()
         self.styles = StyleDatabase.in_data_dir(config.data_dir)
         self.writer = OutputWriter(self.outputs_dir, settings.samples_format, settings.enable_pnginfo)
-        self.engine = GenerationEngine(self.manager, self.writer, self.networks, self.styles, self.embeddings)
+        self.upscalers = UpscalerCatalog(config.models_dir, self.policy, self.cache)
+        self.engine = GenerationEngine(self.manager, self.writer, self.networks, self.styles, self.embeddings,
+                                       self.upscalers)
         self.queue = JobQueue()
         self.detectors = DetectorLibrary(config.models_dir / "detectors", self.cache, self.policy)
         self.events = EventHub()

@@ -80,6 +80,12 @@ class OutputWriter:
         slug = _slug(prompt)
         return self._write(self.folder(kind), f"{seed}-{slug}" if slug else str(seed), image, infotext, metadata)
 
+    def save_named(self, image: Image.Image, kind: str, name: str, *, infotext: Optional[str],
+                   metadata: Optional[Mapping[str, str]] = None) -> Path:
+        """Save a processed image as ``<kind>-images/<date>/NNNNN-<name>.ext`` (the Extras tab
+        keeps the input's name, as A1111)."""
+        return self._write(self.folder(kind), _slug(name) or kind, image, infotext, metadata)
+
     def save_grid(self, image: Image.Image, kind: str, infotext: Optional[str], label: str = "grid") -> Path:
         """Save a script's grid as ``<kind>-grids/<date>/NNNNN-<label>.ext`` (A1111's grid folder)."""
         return self._write(self.grid_folder(kind), label, image, infotext, None)

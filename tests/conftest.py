@@ -31,6 +31,7 @@ def tiny_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A models folder in A1111 layout with tiny checkpoints, a VAE and broken files."""
     from tests.factory import build_checkpoint, build_vae, write_corrupt_files
     from tests.factory_networks import build_embedding, build_kohya_lora
+    from tests.factory_upscalers import random_rrdbnet, write_upscaler
 
     root = tmp_path_factory.mktemp("models")
     build_checkpoint(root, "sd1", "tiny-sd1", seed=0)
@@ -43,6 +44,10 @@ def tiny_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build_kohya_lora(root, "sdxl", "tiny-xl-lora", seed=6)
     build_embedding(root / "embeddings", "tiny-ti", "sd1", vectors=2, seed=8, layout="emb_params")
     write_corrupt_files(root)
+    write_upscaler(root / "ESRGAN", "tiny-esrgan-4x", random_rrdbnet(seed=9), layout="old")
+    write_upscaler(root / "RealESRGAN", "tiny-realesrgan-x2", random_rrdbnet(upsamples=2, unshuffle=2, seed=10),
+                   fmt="safetensors")
+    torch.save({"not": torch.zeros(2)}, root / "ESRGAN" / "not-an-upscaler.pth")
     return root
 
 

@@ -419,7 +419,7 @@ def test_list_routes_have_a1111_shapes(api: Api) -> None:
     embeddings = api.ok("GET", "embeddings")
     assert set(embeddings) == {"loaded", "skipped"}
     assert api.ok("GET", "hypernetworks") == [] and api.ok("GET", "face-restorers") == []
-    assert [u["name"] for u in api.ok("GET", "upscalers")] == ["None", "Lanczos", "Nearest"]
+    assert [u["name"] for u in api.ok("GET", "upscalers")][:3] == ["None", "Lanczos", "Nearest"]
     assert {"name": "Latent (bicubic)"} in api.ok("GET", "latent-upscale-modes")
     memory = api.ok("GET", "memory")
     assert memory["ram"]["total"] > memory["ram"]["used"] > 0 and "cuda" in memory

@@ -26,6 +26,7 @@ from pipelines.diffusion import samplers
 from pipelines.diffusion.engine import GenerationResult
 from pipelines.diffusion.infotext import parse_infotext
 from pipelines.diffusion.request import GenerationRequest, Img2ImgRequest, Txt2ImgRequest
+from pipelines.extras.upscalers import UnknownUpscalerError
 from pipelines.jobs import Job, JobInterrupted
 from pipelines.models.catalog import CheckpointInfo, UnknownModelError, empty_folder_hint
 from pipelines.models.loader import LoadedCheckpoint, ModelLoadError
@@ -61,7 +62,7 @@ INTERROGATE_UNAVAILABLE = (
 )
 # Exceptions that are the client's fault, by status (first match wins)
 _CLIENT_ERRORS: tuple[tuple[type[BaseException], int], ...] = (
-    (ValidationError, 422), (ImageDecodeError, 422), (UnknownModelError, 422), (ModelLoadError, 400),
+    (ValidationError, 422), (ImageDecodeError, 422), (UnknownModelError, 422), (UnknownUpscalerError, 422), (ModelLoadError, 400),
     (JobInterrupted, 409), (ValueError, 422),
 )
 
@@ -427,6 +428,8 @@ def _status(ctx: AtelierContext) -> dict[str, Any]:
         "current_checkpoint": current.info.title if current is not None else None,
         "unusable": [{"name": i.name, "path": str(i.path), "reason": i.error}
                      for i in ctx.catalog.checkpoints if not i.usable],
+        "unusable_upscalers": [{"name": i.name, "path": str(i.model_path), "reason": i.error}
+                               for i in ctx.upscalers.unusable],
         "hint": None if usable else empty_folder_hint(ctx.catalog.models_dir),
     }
 
@@ -447,10 +450,12 @@ def register_api(app: FastAPI, ctx: AtelierContext, *, mount_sdapi: bool,
     routers = [status_router]
     if mount_sdapi:
         from webui.api_detect import detect_router
+        from webui.api_extras import extras_router
         from webui.api_faces import faces_router
         from webui.api_jobs import jobs_router
         from webui.api_lists import lists_router
 
-        routers += [sdapi_router(ctx), lists_router(ctx), faces_router(ctx), jobs_router(ctx), detect_router(ctx)]
+        routers += [sdapi_router(ctx), lists_router(ctx), extras_router(ctx), faces_router(ctx), jobs_router(ctx),
+                    detect_router(ctx)]
     for router in [*routers, *extra_routers]:
         app.include_router(router, dependencies=dependencies)

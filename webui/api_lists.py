@@ -11,7 +11,7 @@ import psutil
 from fastapi import APIRouter
 
 from pipelines.context import AtelierContext
-from pipelines.diffusion.engine import LATENT_UPSCALE_MODES, PIXEL_UPSCALERS
+from pipelines.diffusion.engine import LATENT_UPSCALE_MODES
 from pipelines.networks.embeddings import encoder_widths
 from pipelines.scripts import list_scripts
 
@@ -91,8 +91,8 @@ def lists_router(ctx: AtelierContext) -> APIRouter:
 
     @router.get("/upscalers")
     def upscalers() -> list[dict[str, Optional[Any]]]:
-        return [{"name": name, "model_name": None, "model_path": None, "model_url": None, "scale": 4}
-                for name in PIXEL_UPSCALERS]
+        return [{"name": i.name, "model_name": i.model_name, "model_path": str(i.model_path) if i.model_path else None,
+                 "model_url": None, "scale": i.scale} for i in ctx.upscalers.usable]
 
     @router.get("/latent-upscale-modes")
     def latent_upscale_modes() -> list[dict[str, str]]:
@@ -103,8 +103,10 @@ def lists_router(ctx: AtelierContext) -> APIRouter:
         return []
 
     @router.get("/realesrgan-models")
-    def realesrgan_models() -> list:
-        return []
+    def realesrgan_models() -> list[dict[str, Any]]:
+        folder = ctx.upscalers.models_dir / "RealESRGAN"
+        return [{"name": i.name, "path": str(i.model_path), "scale": i.scale} for i in ctx.upscalers.usable
+                if i.model_path is not None and i.model_path.is_relative_to(folder)]
 
     @router.get("/scripts")
     def scripts() -> dict[str, list[str]]:

@@ -7,7 +7,7 @@ field is ``Optional``; ``sampler_index`` defaults to "Euler", ``save_images`` to
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -120,3 +120,47 @@ class SdModelItem(BaseModel):
 class InterrogateBody(BaseModel):
     image: str = ""
     model: str = "clip"
+
+
+class ExtrasBaseBody(_A1111Body):
+    """A1111's ExtrasBaseRequest. ``show_extras_results`` only matters for A1111's folder mode:
+    the API always returns the images, as A1111's does. ``save_images`` is Atelier's (A1111's
+    API never saves extras); it writes to ``outputs/extras-images``."""
+
+    resize_mode: Literal[0, 1] = Field(0, description="0: scale by upscaling_resize; 1: to upscaling_resize_w/h")
+    show_extras_results: bool = True
+    gfpgan_visibility: float = Field(0.0, ge=0.0, le=1.0)
+    codeformer_visibility: float = Field(0.0, ge=0.0, le=1.0)
+    codeformer_weight: float = Field(0.0, ge=0.0, le=1.0)
+    upscaling_resize: float = Field(2.0, ge=1.0, le=8.0)
+    upscaling_resize_w: int = Field(512, ge=1, le=8192)
+    upscaling_resize_h: int = Field(512, ge=1, le=8192)
+    upscaling_crop: bool = True
+    upscaler_1: str = "None"
+    upscaler_2: str = "None"
+    extras_upscaler_2_visibility: float = Field(0.0, ge=0.0, le=1.0)
+    upscale_first: bool = False
+    save_images: bool = False
+
+
+class ExtrasSingleImageBody(ExtrasBaseBody):
+    image: str = ""
+
+
+class FileData(BaseModel):
+    data: str
+    name: str = ""
+
+
+class ExtrasBatchImagesBody(ExtrasBaseBody):
+    imageList: list[FileData] = Field(default_factory=list)  # noqa: N815 (A1111's name)
+
+
+class ExtrasSingleImageResponse(BaseModel):
+    html_info: str
+    image: str
+
+
+class ExtrasBatchImagesResponse(BaseModel):
+    html_info: str
+    images: list[str]

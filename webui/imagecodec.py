@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-from typing import Optional
+from typing import Mapping, Optional
 
 from PIL import Image, UnidentifiedImageError
 
@@ -50,7 +50,9 @@ def decode_image(data: str, field: str) -> Image.Image:
     return image
 
 
-def encode_png_base64(image: Image.Image, infotext: Optional[str]) -> str:
-    """PNG bytes as base64 text; the infotext goes in the ``parameters`` chunk like A1111."""
-    data, _ = encode_image(image, "png", infotext, {})
+def encode_png_base64(image: Image.Image, infotext: Optional[str],
+                      metadata: Optional[Mapping[str, str]] = None) -> str:
+    """PNG bytes as base64 text; the infotext goes in the ``parameters`` chunk like A1111,
+    ``metadata`` in text chunks of their own (the Extras ``postprocessing`` recipe)."""
+    data, _ = encode_image(image, "png", infotext, metadata or {})
     return base64.b64encode(data).decode("ascii")

@@ -30,6 +30,7 @@ from pipelines.diffusion.request import (
 )
 from pipelines.diffusion.samplers import make_scheduler, resolve_sampler
 from pipelines.diffusion.seeds import batch_noise, batch_seeds, resolve_seed, step_generators
+from pipelines.extras.upscalers import UpscalerCatalog
 from pipelines.jobs import JobControl
 from pipelines.models.architecture import Architecture, ModelFamily
 from pipelines.models.loader import LoadedCheckpoint
@@ -157,13 +158,30 @@ class GenerationEngine:
     """Runs txt2img / img2img / inpaint requests on the manager's current checkpoint."""
 
     def __init__(self, manager: ModelManager, writer: OutputWriter, networks: Optional[NetworkManager] = None,
-                 styles: Optional[StyleDatabase] = None, embeddings: Optional[EmbeddingDatabase] = None) -> None:
+                 styles: Optional[StyleDatabase] = None, embeddings: Optional[EmbeddingDatabase] = None,
+                 upscalers: Optional[UpscalerCatalog] = None) -> None:
         self.manager = manager
+        self.upscalers = upscalers
         self.writer = writer
         self.networks = networks
         self.styles = styles
         self.embeddings = embeddings
         self._encoders: dict[str, tuple[tuple, PromptEncoder]] = {}
+
+    def hires_upscalers(self) -> list[str]:
+        """Names ``hr_upscaler`` accepts: latent modes, then pixel upscalers (ESRGAN files too)."""
+        pixel = [i.name for i in self.upscalers.usable] if self.upscalers is not None else list(PIXEL_UPSCALERS)
+        return [*LATENT_UPSCALE_MODES, *pixel]
+
+    def pixel_upscale(self, image: Image.Image, name: str, width: int, height: int) -> Image.Image:
+        """``image`` at exactly ``width`` × ``height`` through pixel upscaler ``name`` ("None":
+        plain Lanczos, as A1111's hires fix)."""
+        if self.upscalers is not None and name != "None":
+            image = self.upscalers.upscale(image, name, max(width / image.width, height / image.height))
+        if image.size == (width, height):
+            return image
+        resample = PIXEL_UPSCALERS.get(name) or Image.Resampling.LANCZOS
+        return image.resize((width, height), resample)
 
     def prompt_encoder(self, loaded: LoadedCheckpoint) -> PromptEncoder:
         """The checkpoint's prompt encoder, kept across jobs so unchanged texts (an X/Y/Z grid's
@@ -379,11 +397,9 @@ class GenerationEngine:
         """A1111's hires fix: first pass, upscale (latent or pixel), then an img2img pass."""
         width, height = self._hires_size(req)
         latent_mode = LATENT_UPSCALE_MODES.get(req.hr_upscaler)
-        if latent_mode is None and req.hr_upscaler not in PIXEL_UPSCALERS:
-            raise ValueError(
-                f"unknown hires upscaler {req.hr_upscaler!r}; available: "
-                + ", ".join([*LATENT_UPSCALE_MODES, *PIXEL_UPSCALERS])
-            )
+        choices = self.hires_upscalers()
+        if req.hr_upscaler not in choices:
+            raise ValueError(f"unknown hires upscaler {req.hr_upscaler!r}; available: {', '.join(choices)}")
         first = self._first_pass(loaded, req, seeds, progress, pipe, kwargs, "latent" if latent_mode else "pil",
                                  texts)
         if progress.control.interrupted.is_set():
@@ -394,8 +410,7 @@ class GenerationEngine:
                                      antialias=antialias if mode in ("bilinear", "bicubic") else False)
             second_input: Any = upscaled
         else:
-            resample = PIXEL_UPSCALERS[req.hr_upscaler] or Image.Resampling.LANCZOS
-            second_input = [im.resize((width, height), resample) for im in first]
+            second_input = [self.pixel_upscale(im, req.hr_upscaler, width, height) for im in first]
         img2img = loaded.pipeline("img2img")
         hires_steps = req.hr_second_pass_steps or req.steps
         second = self._common_kwargs(loaded, req, seeds, progress, img2img, texts, hires_steps=hires_steps)

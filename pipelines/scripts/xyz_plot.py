@@ -23,7 +23,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from PIL import Image
 
-from pipelines.diffusion.engine import LATENT_UPSCALE_MODES, PIXEL_UPSCALERS, VERSION, GenerationEngine, GenerationResult
+from pipelines.diffusion.engine import VERSION, GenerationEngine, GenerationResult
 from pipelines.diffusion.infotext import format_infotext, generation_params
 from pipelines.diffusion.request import GenerationRequest
 from pipelines.diffusion.samplers import find_schedule, list_schedulers, resolve_sampler, sampler_names
@@ -252,7 +252,7 @@ def _vae_choices(engine: GenerationEngine) -> list[str]:
 
 
 def _upscalers(engine: GenerationEngine) -> list[str]:
-    return [*LATENT_UPSCALE_MODES, *PIXEL_UPSCALERS]
+    return engine.hires_upscalers()
 
 
 def _style_choices(engine: GenerationEngine) -> list[str]:
@@ -381,7 +381,7 @@ def _resolve_axis(engine: GenerationEngine, name: str, axis: XyzAxis, kind: str,
 
 
 def _plan_cell(base: GenerationRequest, axes: Sequence[_Axis], index: tuple[int, int, int],
-               options: XyzOptions) -> _Cell:
+               options: XyzOptions, hires_upscalers: Sequence[str]) -> _Cell:
     draft = _Draft(base)
     for axis, i in zip(axes, index):
         try:
@@ -392,7 +392,7 @@ def _plan_cell(base: GenerationRequest, axes: Sequence[_Axis], index: tuple[int,
     req = draft.request
     try:
         resolve_sampler(req.sampler_name, req.scheduler)
-        if req.enable_hr and req.hr_upscaler not in (*LATENT_UPSCALE_MODES, *PIXEL_UPSCALERS):
+        if req.enable_hr and req.hr_upscaler not in hires_upscalers:
             raise ValueError(f"unknown hires upscaler {req.hr_upscaler!r}")
     except ValueError as exc:
         where = ", ".join(f"{a.name}={a.labels[i] or a.values[i]}" for a, i in zip(axes, index) if a.used)
@@ -416,12 +416,13 @@ def _plan(engine: GenerationEngine, base: GenerationRequest, axes: Sequence[_Axi
           options: XyzOptions) -> list[_Cell]:
     """Cells in the order they will run (expensive axes outermost)."""
     order = _iteration_order(axes)
+    hires_upscalers = engine.hires_upscalers()
     cells = []
     for combo in product(*(range(len(axes[a].values)) for a in order)):
         index = [0, 0, 0]
         for a, i in zip(order, combo):
             index[a] = i
-        cells.append(_plan_cell(base, axes, (index[0], index[1], index[2]), options))
+        cells.append(_plan_cell(base, axes, (index[0], index[1], index[2]), options, hires_upscalers))
     megapixels = sum(c.request.width * c.request.height for c in cells) / 1e6
     if megapixels > options.max_grid_megapixels:
         raise ValueError(f"the grid would be {megapixels:.0f} megapixels; the limit is {options.max_grid_megapixels:g}")
