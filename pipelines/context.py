@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Optional
@@ -20,9 +19,12 @@ from pipelines.events import EventHub, ModelLoaded
 from pipelines.diffusion.engine import GenerationEngine
 from pipelines.extras.upscalers import UpscalerCatalog
 from pipelines.jobs import JobQueue
+from pipelines.models.background_hash import BackgroundHasher
 from pipelines.models.cache import ModelCache
 from pipelines.models.catalog import ModelCatalog
+from pipelines.models.download import DownloadManager
 from pipelines.models.hashing import HashCache
+from pipelines.models.library import ModelLibrary
 from pipelines.models.manager import ModelManager
 from pipelines.networks.embeddings import EmbeddingDatabase, embedding_folders
 from pipelines.networks.lora import AddnetHashCache, LoraCatalog, NetworkHasher, NetworkManager, lora_folders
@@ -87,8 +89,6 @@ class AtelierContext:
         self.policy.apply_threads()
         self.catalog = ModelCatalog(config.models_dir, HashCache(config.data_dir / "cache" / "hashes.json"))
         self.catalog.refresh(hash_missing=not config.hash_in_background)
-        if config.hash_in_background:
-            threading.Thread(target=self.catalog.hash_all, name="atelier-hash", daemon=True).start()
         self.cache = ModelCache(self.policy.ram_budget_bytes)
         self.manager = ModelManager(self.catalog, self.policy, self.cache, preferred=settings.sd_model_checkpoint)
         self.lora_catalog = LoraCatalog(lora_folders(config.models_dir))
@@ -100,6 +100,11 @@ class AtelierContext:
         )
         self.embeddings = EmbeddingDatabase(embedding_folders(config.models_dir), self.catalog.hash_cache)
         self.embeddings.refresh()
+        self.library = ModelLibrary(self.catalog, self.lora_catalog, self.embeddings,
+                                    BackgroundHasher(self.catalog.hash_cache))
+        if config.hash_in_background:
+            self.library.hash_missing()
+        self.downloads = DownloadManager(config.models_dir, on_complete=lambda path: self.library.refresh())
         self.styles = StyleDatabase.in_data_dir(config.data_dir)
         self.writer = OutputWriter(self.outputs_dir, settings.samples_format, settings.enable_pnginfo)
         self.upscalers = UpscalerCatalog(config.models_dir, self.policy, self.cache)

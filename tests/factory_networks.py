@@ -134,7 +134,12 @@ def kohya_metadata(kind: str, name: str, rank: int, alpha: float, conv: bool) ->
         "ss_resolution": "(64, 64)",
         "ss_clip_skip": "None",
         "ss_num_train_images": "4",
-        "ss_tag_frequency": json.dumps({"img": {"tiny": 4}}),
+        "ss_epoch": "3",
+        "ss_steps": "120",
+        "ss_max_train_steps": "120",
+        "ss_learning_rate": "0.0001",
+        "ss_tag_frequency": json.dumps({"4_tiny": {"tiny": 4, "lighthouse": 3, "sea": 1},
+                                        "1_reg": {"lighthouse": 2}}),
     }
 
 

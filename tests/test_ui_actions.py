@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from pipelines.context import AtelierContext
+from pipelines.models.library import ModelKind
 from webui import ui_actions as actions
 
 FORM = dict(prompt="a lighthouse", negative_prompt="fog", sampler_name="Euler", scheduler="Automatic", steps=4,
@@ -72,8 +73,8 @@ def test_selecting_a_broken_checkpoint_keeps_the_current_one(ctx: AtelierContext
     with pytest.raises(actions.UserError, match="garbage.ckpt"):
         actions.select_checkpoint(ctx, "garbage.ckpt")
     assert ctx.manager.current is current
-    rows = {row[0]: row[3] for row in actions.model_rows(ctx)}
-    assert rows["garbage.ckpt"].startswith("unusable:") and rows["tiny-sd1.safetensors"] == "ok"
+    errors = {card.name: card.error for card in ctx.library.cards(ModelKind.CHECKPOINT)}
+    assert "garbage.ckpt" in errors["garbage.ckpt"] and errors["tiny-sd1.safetensors"] is None
 
 
 def test_png_info_and_read_parameters_from_a_pasted_infotext(ctx: AtelierContext) -> None:

@@ -447,7 +447,9 @@ def register_api(app: FastAPI, ctx: AtelierContext, *, mount_sdapi: bool,
     def status() -> dict:
         return _status(ctx)
 
-    routers = [status_router]
+    from webui.api_previews import previews_router
+
+    routers = [status_router, previews_router(ctx)]  # previews: the Models tab's card images
     if mount_sdapi:
         from webui.api_detect import detect_router
         from webui.api_extras import extras_router

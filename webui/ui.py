@@ -53,7 +53,7 @@ def build_ui(ctx: AtelierContext, extensions: Optional[ExtensionHost] = None) ->
         with gr.Tab("PNG Info", id="pnginfo"):
             png_info_tab()
         with gr.Tab("Models", id="models"):
-            models_tab(ctx, checkpoint)
+            models_tab(ctx, checkpoint, demo)
         with gr.Tab("Settings", id="settings"):
             settings_tab(ctx)
         if extensions is not None:

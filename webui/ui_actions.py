@@ -207,11 +207,3 @@ def select_checkpoint(ctx: AtelierContext, title: str) -> str:
     ctx.settings_store.update({"sd_model_checkpoint": loaded.info.title})
     return f"Loaded {loaded.info.title} ({loaded.architecture.label}) in {time.perf_counter() - started:.1f}s"
 
-
-def model_rows(ctx: AtelierContext) -> list[list[str]]:
-    """Rows for the Models tab: every file, usable or not, with the reason."""
-    rows = []
-    for info in ctx.catalog.checkpoints:
-        arch = info.architecture.label if info.architecture else "-"
-        rows.append([info.name, arch, info.shorthash or "(hashing…)", "ok" if info.usable else f"unusable: {info.error}"])
-    return rows

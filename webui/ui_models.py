@@ -1,24 +1,128 @@
-"""Models tab: what is in models/, with architecture, hash and status."""
+"""Models tab: cards for checkpoints, LoRA, VAE and embeddings, details, search, refresh, download.
+
+Layout and wiring only; what the controls do is in :mod:`webui.models_actions`.
+"""
 
 from __future__ import annotations
+
+from typing import Any, Iterator, Optional
 
 import gradio as gr
 
 from pipelines.context import AtelierContext
+from pipelines.models.download import DownloadState
+from webui import model_cards
+from webui import models_actions as models
 from webui import ui_actions as actions
 
+TXT2IMG_PROMPT_ID = "txt2img_prompt"
+HASH_POLL_S = 2.0
+DOWNLOAD_POLL_S = 0.5
 
-def models_tab(ctx: AtelierContext, checkpoint: gr.Dropdown) -> None:
-    hint = gr.Markdown(actions.empty_folder_hint(ctx.catalog.models_dir) if not ctx.catalog.usable_checkpoints() else "")
-    table = gr.Dataframe(headers=["File", "Architecture", "Hash", "Status"], value=actions.model_rows(ctx),
-                         interactive=False, elem_id="models_table")
-    refresh = gr.Button("Refresh")
 
-    def refresh_fn() -> tuple:
-        ctx.catalog.refresh(hash_missing=True)
-        titles = actions.checkpoint_titles(ctx)
-        current = ctx.manager.current.info.title if ctx.manager.current else (titles[0] if titles else None)
-        message = "" if titles else actions.empty_folder_hint(ctx.catalog.models_dir)
-        return actions.model_rows(ctx), gr.update(choices=titles, value=current), message
+def _component(blocks: gr.Blocks, elem_id: str) -> Optional[gr.components.Component]:
+    """A component built earlier in ``blocks`` by its elem_id (the txt2img prompt box)."""
+    return next((b for b in blocks.blocks.values() if getattr(b, "elem_id", None) == elem_id), None)
 
-    refresh.click(refresh_fn, None, [table, checkpoint, hint])
+
+def _checkpoint_choices(ctx: AtelierContext) -> tuple[Any, str]:
+    """The quick checkpoint dropdown after a rescan, and the empty-folder hint when there is none."""
+    titles = actions.checkpoint_titles(ctx)
+    current = ctx.manager.current.info.title if ctx.manager.current else (titles[0] if titles else None)
+    hint = "" if titles else actions.empty_folder_hint(ctx.catalog.models_dir)
+    return gr.update(choices=titles, value=current), hint
+
+
+def models_tab(ctx: AtelierContext, checkpoint: gr.Dropdown, demo: gr.Blocks) -> None:
+    prompt = _component(demo, TXT2IMG_PROMPT_ID)
+    with gr.Row():
+        search = gr.Textbox(label="Search", placeholder="name, architecture, hash…", scale=4, elem_id="models_search")
+        refresh = gr.Button("🔄 Refresh", scale=0, min_width=100, elem_id="models_refresh")
+    hint = gr.Markdown(_checkpoint_choices(ctx)[1])
+    notice = gr.Markdown(elem_id="models_notice")
+    with gr.Row():
+        with gr.Column(scale=3):
+            grids = []
+            for kind, title in models.KIND_TABS.items():
+                with gr.Tab(title, id=f"models_{kind.value}"):
+                    grids.append(gr.HTML(models.cards_html(ctx, kind), css_template=model_cards.CARDS_CSS,
+                                         js_on_load=model_cards.CARDS_JS, elem_id=f"models_{kind.value}_cards"))
+            with gr.Tab("Download", id="models_download"):
+                download = _download_controls()
+        with gr.Column(scale=2):
+            details = gr.HTML("<p>Click a card to see its details and use it.</p>", elem_id="models_details",
+                              css_template=model_cards.DETAILS_CSS)
+    timer = gr.Timer(HASH_POLL_S, active=models.hashing_pending(ctx) > 0)
+
+    def render(query: str) -> list[str]:
+        return models.all_cards_html(ctx, query)
+
+    def poll_hashes(query: str) -> list[Any]:
+        """Re-render while the background hasher works, so "hashing…" turns into hashes."""
+        return [*render(query), gr.Timer(active=models.hashing_pending(ctx) > 0)]
+
+    def refresh_fn(query: str) -> list[Any]:
+        models.refresh(ctx)
+        dropdown, message = _checkpoint_choices(ctx)
+        return [*render(query), dropdown, message, gr.Timer(active=models.hashing_pending(ctx) > 0)]
+
+    def click_fn(*values: Any, evt: gr.EventData) -> list[Any]:
+        text = values[0] if prompt is not None else ""
+        try:
+            outcome = models.use_card(ctx, getattr(evt, "card", ""), text)
+        except actions.UserError as exc:
+            raise gr.Error(str(exc)) from exc
+        updates = [outcome.details, gr.update(value=outcome.checkpoint) if outcome.checkpoint else gr.update(),
+                   outcome.message]
+        if prompt is not None:
+            updates.append(outcome.prompt if outcome.prompt is not None else gr.update())
+        return updates
+
+    search.change(render, search, grids, queue=False, show_progress="hidden")
+    timer.tick(poll_hashes, search, [*grids, timer], show_progress="hidden")
+    refresh.click(refresh_fn, search, [*grids, checkpoint, hint, timer])
+    extra = [prompt] if prompt is not None else []
+    for grid in grids:
+        grid.click(click_fn, extra, [details, checkpoint, notice, *extra])
+
+    def download_fn(url: str, kind: str, filename: str, sha256: str, query: str,
+                    progress: gr.Progress = gr.Progress()) -> Iterator[list[Any]]:
+        try:
+            task = models.start_download(ctx, url, kind, filename, sha256)
+        except actions.UserError as exc:
+            raise gr.Error(str(exc)) from exc
+        unchanged = [gr.update()] * (len(grids) + 1)
+        while not task.finished.wait(DOWNLOAD_POLL_S):
+            progress(task.fraction or 0.0, desc=models.download_status(task))
+            yield [task.id, models.download_status(task), *unchanged]
+        if task.state is not DownloadState.DONE:
+            raise gr.Error(models.download_status(task))
+        gr.Info(f"Downloaded {task.path.name}")
+        yield [task.id, models.download_status(task), *render(query), _checkpoint_choices(ctx)[0]]
+
+    def cancel_fn(task_id: str) -> str:
+        task = ctx.downloads.get(task_id) if task_id else None
+        if task is None or task.finished.is_set():
+            return "No download is running."
+        task.cancel()
+        return "Cancelling… start the same download again to resume it."
+
+    download["start"].click(download_fn, [download["url"], download["kind"], download["filename"], download["sha256"],
+                                          search], [download["task"], download["status"], *grids, checkpoint],
+                            concurrency_limit=None)
+    download["cancel"].click(cancel_fn, download["task"], download["status"], queue=False)
+
+
+def _download_controls() -> dict[str, Any]:
+    url = gr.Textbox(label="URL (http or https)", placeholder="https://…/model.safetensors", elem_id="models_dl_url")
+    with gr.Row():
+        kind = gr.Dropdown(models.download_kinds(), value=models.download_kinds()[0], label="Kind (decides the folder)",
+                           elem_id="models_dl_kind")
+        filename = gr.Textbox(label="File name (optional: from the server or the URL)", elem_id="models_dl_name")
+        sha256 = gr.Textbox(label="sha256 (optional, verified)", elem_id="models_dl_sha256")
+    with gr.Row():
+        start = gr.Button("Download", variant="primary", elem_id="models_dl_start")
+        cancel = gr.Button("Cancel", elem_id="models_dl_cancel")
+    status = gr.Markdown(elem_id="models_dl_status")
+    return dict(url=url, kind=kind, filename=filename, sha256=sha256, start=start, cancel=cancel, status=status,
+                task=gr.State(""))
