@@ -101,8 +101,8 @@ def test_missing_hashes_show_hashing_until_the_background_worker_fills_them(mode
 
 def test_search_filters_every_grid(ctx: AtelierContext) -> None:
     html = models.cards_html(ctx, ModelKind.CHECKPOINT, "xl")
-    assert "tiny-sdxl" in html and "tiny-sd1.safetensors" not in html and "1 of 3 Checkpoints" in html
-    assert "0 of 3 LoRA" in models.cards_html(ctx, ModelKind.LORA, "nothing-like-this")
+    assert "tiny-sdxl" in html and "tiny-sd1.safetensors" not in html and "Checkpoints: 1 of 3" in html
+    assert "LoRA: 0 of 3" in models.cards_html(ctx, ModelKind.LORA, "nothing-like-this")
     assert "tiny-lora" in models.cards_html(ctx, ModelKind.LORA, "sd1 lora")
 
 

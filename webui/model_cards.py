@@ -35,7 +35,8 @@ CARDS_CSS = """
 """
 DETAILS_CSS = """
 .model-details img { max-width: 256px; border-radius: 8px; }
-.model-details table { font-size: .9em; }
+.model-details table { font-size: .9em; width: 100%; table-layout: fixed; }
+.model-details td { overflow-wrap: anywhere; }
 .model-details th { text-align: left; padding-right: 1em; }
 """
 # Event delegation: one listener survives every re-render of the grid.
@@ -75,7 +76,7 @@ def cards_html(cards: Sequence[ModelCard], models_dir: Path, total: int, noun: s
         return f"<p>No {noun} yet. Put files in <code>{html.escape(str(folder))}</code> or download one, then Refresh.</p>"
     shown = f"{len(cards)} of {total}" if len(cards) != total else str(total)
     grid = "".join(card_html(card, models_dir) for card in cards)
-    return f'<p class="model-count">{shown} {noun}</p><div class="model-cards">{grid}</div>'
+    return f'<p class="model-count">{noun}: {shown}</p><div class="model-cards">{grid}</div>'
 
 
 def details_html(card: ModelCard, models_dir: Path, summary: Optional[TrainingSummary], note: str = "") -> str:

@@ -34,10 +34,10 @@ def _checkpoint_choices(ctx: AtelierContext) -> tuple[Any, str]:
 
 
 def models_tab(ctx: AtelierContext, checkpoint: gr.Dropdown, demo: gr.Blocks) -> None:
-    prompt = _component(demo, TXT2IMG_PROMPT_ID)
+    prompt = _component(demo, TXT2IMG_PROMPT_ID) or gr.State("")  # a State keeps the tab usable alone
     with gr.Row():
         search = gr.Textbox(label="Search", placeholder="name, architecture, hash…", scale=4, elem_id="models_search")
-        refresh = gr.Button("🔄 Refresh", scale=0, min_width=100, elem_id="models_refresh")
+        refresh = gr.Button("Refresh", scale=0, min_width=100, elem_id="models_refresh")
     hint = gr.Markdown(_checkpoint_choices(ctx)[1])
     notice = gr.Markdown(elem_id="models_notice")
     with gr.Row():
@@ -66,24 +66,19 @@ def models_tab(ctx: AtelierContext, checkpoint: gr.Dropdown, demo: gr.Blocks) ->
         dropdown, message = _checkpoint_choices(ctx)
         return [*render(query), dropdown, message, gr.Timer(active=models.hashing_pending(ctx) > 0)]
 
-    def click_fn(*values: Any, evt: gr.EventData) -> list[Any]:
-        text = values[0] if prompt is not None else ""
+    def click_fn(text: str, evt: gr.EventData) -> list[Any]:
         try:
             outcome = models.use_card(ctx, getattr(evt, "card", ""), text)
         except actions.UserError as exc:
             raise gr.Error(str(exc)) from exc
-        updates = [outcome.details, gr.update(value=outcome.checkpoint) if outcome.checkpoint else gr.update(),
-                   outcome.message]
-        if prompt is not None:
-            updates.append(outcome.prompt if outcome.prompt is not None else gr.update())
-        return updates
+        return [outcome.details, gr.update(value=outcome.checkpoint) if outcome.checkpoint else gr.update(),
+                outcome.message, outcome.prompt if outcome.prompt is not None else gr.update()]
 
     search.change(render, search, grids, queue=False, show_progress="hidden")
     timer.tick(poll_hashes, search, [*grids, timer], show_progress="hidden")
     refresh.click(refresh_fn, search, [*grids, checkpoint, hint, timer])
-    extra = [prompt] if prompt is not None else []
     for grid in grids:
-        grid.click(click_fn, extra, [details, checkpoint, notice, *extra])
+        grid.click(click_fn, prompt, [details, checkpoint, notice, prompt])
 
     def download_fn(url: str, kind: str, filename: str, sha256: str, query: str,
                     progress: gr.Progress = gr.Progress()) -> Iterator[list[Any]]:
