@@ -13,7 +13,6 @@ generation nor wait behind them. A download needs no GPU, so nothing is gained b
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import logging
 import os
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from pipelines.models.catalog import CHECKPOINT_DIR, CHECKPOINT_EXTENSIONS, VAE_DIR, VAE_EXTENSIONS
+from pipelines.models.hashing import sha256_file
 from pipelines.models.previews import OutsideModelsDirError, inside
 
 log = logging.getLogger(__name__)
@@ -289,11 +289,7 @@ def _verify(part: Path, expected: str) -> None:
     """Compare the finished file with the expected sha256; a mismatch deletes it."""
     if not expected:
         return
-    digest = hashlib.sha256()
-    with open(part, "rb") as handle:
-        for chunk in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(chunk)
-    actual = digest.hexdigest()
+    actual = sha256_file(part)
     if actual != expected:
         part.unlink(missing_ok=True)
         raise DownloadError(f"sha256 mismatch: expected {expected}, got {actual}; the file was removed")
