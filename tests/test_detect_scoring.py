@@ -22,6 +22,7 @@ from tests import factory_detectors as fd
 
 def small_xception_folder(folder: Path) -> Path:
     """A DeepfakeBench Xception told by its sidecar to look at 64-px crops (fast on a CPU)."""
+    folder.mkdir(parents=True, exist_ok=True)
     fd.write_deepfakebench_xception(folder, "xception-64", seed=11)
     (folder / "xception-64.json").write_text(json.dumps({"input_size": 64}))
     return folder

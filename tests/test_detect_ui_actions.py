@@ -1,0 +1,90 @@
+"""The Detect tab's learned-detector actions, through the context a user's click reaches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data
+
+from tests.test_detect_scoring import small_xception_folder
+from tests.test_detect_train import write_lfw_faces
+from webui import detect_actions as actions
+from webui.ui_actions import UserError
+
+
+@pytest.fixture
+def ctx(make_context, tmp_path: Path):
+    models = tmp_path / "models"
+    small_xception_folder(models / "detectors")
+    return make_context(models)
+
+
+def test_scan_picture_finds_the_face_and_explains_it(ctx) -> None:
+    assert actions.detector_choices(ctx) == ["xception-64.pth"]
+    gallery, verdict, report = actions.scan_image(ctx, Image.fromarray(data.astronaut()), None, 0.5)
+    assert len(report["faces"]) == 1 and not report["whole_image"]
+    x1, y1, x2, y2 = report["faces"][0]["box"]
+    assert 150 < (x1 + x2) / 2 < 290 and 50 < (y1 + y2) / 2 < 200  # the astronaut's face
+    assert 0 <= report["faces"][0]["fake_score"] <= 1 and report["faces"][0]["detector"] == "xception-64.pth"
+    assert isinstance(gallery[0][0], Image.Image) and gallery[0][1].startswith("face 1: P(fake)")
+    assert verdict.endswith("xception-64.pth)")
+
+
+def test_scan_picture_bad_input(ctx, make_context, tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="Upload a picture"):
+        actions.scan_image(ctx, None, None)
+    with pytest.raises(UserError, match="not found; available: xception-64.pth"):
+        actions.scan_image(ctx, Image.new("RGB", (32, 32)), "nope.pth")
+    empty = make_context(tmp_path / "empty-models")
+    with pytest.raises(UserError, match="No detector in"):
+        actions.scan_image(empty, Image.new("RGB", (32, 32)), None)
+
+
+def _face_clip(path: Path, with_face: bool) -> Path:
+    from tests.video_factory import write_video
+
+    face = data.astronaut()[0:300, 100:400]
+
+    def frame(i: int) -> np.ndarray:
+        image = np.full((300, 400, 3), 40, np.uint8)
+        if with_face:
+            image[:, 10 + 4 * i: 310 + 4 * i] = face
+        return image
+
+    return write_video(path, frames=12, fps=12, size=(400, 300), audio_codec=None, make_frame=frame)
+
+
+def test_video_scan_job_writes_timeline_and_tracks(ctx, tmp_path: Path) -> None:
+    job = actions.start_video_scan(ctx, str(_face_clip(tmp_path / "face.mp4", True)), None, "per second", 3)
+    timeline, text, rows, report = actions.video_outputs(job)
+    assert Path(timeline).is_file() and Path(timeline).read_bytes()[:4] == b"\x89PNG"
+    assert report["frames_sampled"] == 3 and len(rows) == 1 and rows[0][1] == 3
+    assert 0 <= report["tracks"][0]["confident"] <= 1 and "Flagged segments:" in text
+
+
+def test_video_scan_bad_input(ctx, tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="Upload a video"):
+        actions.start_video_scan(ctx, None, None, "per second", 2)
+    with pytest.raises(UserError, match="per_second must be > 0"):
+        actions.start_video_scan(ctx, "x.mp4", None, "per second", 0)
+    job = actions.start_video_scan(ctx, str(_face_clip(tmp_path / "noface.mp4", False)), None, "every k-th frame", 4)
+    with pytest.raises(UserError, match="no face found in 3 sampled frame"):
+        actions.video_outputs(job)
+    (tmp_path / "not-a-video.mp4").write_bytes(b"hello")
+    with pytest.raises(UserError, match="not a readable video"):
+        actions.video_outputs(actions.start_video_scan(ctx, str(tmp_path / "not-a-video.mp4"), None, "per second", 2))
+
+
+def test_train_form_starts_a_job_and_the_result_is_listed(ctx, tmp_path: Path) -> None:
+    real = write_lfw_faces(tmp_path / "real", count=4)
+    job = actions.start_training(ctx, str(real), "", "xception", 1, 2, 48, "ui-trained", False)
+    text, report = actions.training_outputs(job)
+    assert "validation AUC" in text and report["epochs"][0]["epoch"] == 1
+    assert "ui-trained.safetensors" in actions.detector_choices(ctx)
+    with pytest.raises(UserError, match="not a folder"):
+        actions.start_training(ctx, str(tmp_path / "missing"), "", "xception", 1, 2, 48, "x", False)
+    with pytest.raises(UserError, match="batch size"):
+        actions.start_training(ctx, str(real), "", "xception", 1, 1, 48, "x", False)
