@@ -141,8 +141,11 @@ def generation_tab(ctx: AtelierContext, kind: str) -> None:
     script_names = list(script_inputs)
     all_inputs = [prompt, negative, *components, script, *script_inputs.values()]
 
-    def generate_fn(prompt_text: str, negative_text: str, *values: Any, request: gr.Request = None):
-        """Queue the job, stream queue position / progress / live preview, then show results."""
+    def generate_fn(request: gr.Request, prompt_text: str, negative_text: str, *values: Any):
+        """Queue the job, stream queue position / progress / live preview, then show results.
+
+        ``request`` comes first: Gradio injects it only into an annotated parameter before ``*values``.
+        """
         fields = dict(zip(names, values[:len(names)]))
         script_name = values[len(names)]
         script_values = dict(zip(script_names, values[len(names) + 1:]))
@@ -171,8 +174,16 @@ def generation_tab(ctx: AtelierContext, kind: str) -> None:
         yield gallery_items(result), actions.result_html(result), result.seeds, ""
 
     generate.click(generate_fn, all_inputs, [gallery, info, seeds_state, progress_box], concurrency_limit=None)
-    interrupt.click(lambda request=None: ctx.queue.interrupt(owner=owner(request)) and None, None, None, queue=False)
-    skip.click(lambda request=None: ctx.queue.skip(owner=owner(request)) and None, None, None, queue=False)
+    # Gradio passes the request only to a parameter annotated gr.Request; without it the owner
+    # is None and the queue would stop whichever job runs, another session's included.
+    def interrupt_fn(request: gr.Request = None) -> None:
+        ctx.queue.interrupt(owner=owner(request))
+
+    def skip_fn(request: gr.Request = None) -> None:
+        ctx.queue.skip(owner=owner(request))
+
+    interrupt.click(interrupt_fn, None, None, queue=False)
+    skip.click(skip_fn, None, None, queue=False)
     reuse.click(lambda seeds: seeds[0] if seeds else -1, seeds_state, controls["seed"], queue=False)
     prompt.change(lambda text, steps: "Prompt tokens: " + actions.token_counter(ctx, text, steps),
                   [prompt, controls["steps"]], prompt_tokens, queue=False, show_progress="hidden")
