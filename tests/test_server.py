@@ -41,6 +41,7 @@ class Server:
     process: subprocess.Popen
     base_url: str
     log: Path
+    data_dir: Path
 
     def request(self, method: str, path: str, body: Optional[dict] = None,
                 timeout: float = 60) -> tuple[int, str, bytes]:
@@ -97,7 +98,7 @@ def running_server(tmp_path: Path, models_dir: Path, *flags: str) -> Iterator[Se
                "--data-dir", str(tmp_path / "data"), "--models-dir", str(models_dir), "--threads", "1"]
     with log.open("wb") as sink:
         process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=sink, stderr=subprocess.STDOUT)
-    server = Server(process, f"http://127.0.0.1:{port}", log)
+    server = Server(process, f"http://127.0.0.1:{port}", log, tmp_path / "data")
     try:
         server.wait_ready()
         yield server

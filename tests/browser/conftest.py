@@ -1,0 +1,70 @@
+"""Real-browser fixtures: Debian's chromium driven by Playwright against a ``launch.py`` server.
+
+The suite skips (with the reason) when /usr/bin/chromium or the ``playwright`` package is
+missing; ``python launch.py test`` installs both. No browser is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-quic", "--disable-sync"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+def missing_browser_parts() -> list[str]:
+    """What the browser tests need and this machine lacks (empty when they can run)."""
+    missing = []
+    if not CHROMIUM.exists():
+        missing.append(f"{CHROMIUM} (Debian package 'chromium'; `python launch.py test` installs it as root)")
+    if importlib.util.find_spec("playwright") is None:
+        missing.append("the 'playwright' Python package (test extra: pip install -e '.[test]')")
+    return missing
+
+
+if missing_browser_parts():
+    # the whole folder is reported as skipped, with what to install; never a silent pass
+    pytest.skip("browser tests need " + " and ".join(missing_browser_parts()), allow_module_level=True)
+
+from playwright.sync_api import Browser, sync_playwright  # noqa: E402
+
+from tests.browser.atelier_page import AtelierPage  # noqa: E402
+from tests.test_server import Server, running_server  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="package")
+def server(tiny_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One UI + API server for the browser tests (each test uses its own prompts and seeds)."""
+    root = tmp_path_factory.mktemp("browser-server")
+    write_settings(root / "data", sd_model_checkpoint="tiny-sd1")
+    with running_server(root, tiny_models_dir) as running:
+        yield running
+
+
+def write_settings(data_dir: Path, **settings: object) -> None:
+    """``<data-dir>/config.json`` as a returning user has it; the server reads it at start
+    (the catalog default could be any of the tiny checkpoints)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "config.json").write_text(json.dumps(settings), encoding="utf-8")
+
+
+@pytest.fixture
+def atelier(browser: Browser, server: Server) -> Iterator[AtelierPage]:
+    """A fresh browser context (its own Gradio session) on the module's server."""
+    with AtelierPage.open(browser, server.base_url) as page:
+        yield page

@@ -1,0 +1,86 @@
+"""txt2img in a real browser: generate, PNG Info round trip, Interrupt, two sessions at once."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from PIL import Image
+from playwright.sync_api import Browser, expect
+
+from tests.browser.atelier_page import TIMEOUT_MS, AtelierPage
+from tests.test_server import Server
+
+SMALL = dict(steps=3, width=64, height=64)
+
+
+def saved_images(server: Server, kind: str = "txt2img", suffix: str = "png") -> list[Path]:
+    return sorted((server.data_dir / "outputs" / f"{kind}-images").glob(f"*/*.{suffix}"))
+
+
+def saved_with_prompt(server: Server, prompt: str) -> Path:
+    """The one saved txt2img PNG whose infotext starts with ``prompt``."""
+    found = [p for p in saved_images(server) if Image.open(p).info.get("parameters", "").startswith(prompt + "\n")]
+    assert len(found) == 1, [p.name for p in saved_images(server)]
+    return found[0]
+
+
+def test_txt2img_shows_the_image_and_infotext_and_saves_a_png(atelier: AtelierPage, server: Server) -> None:
+    infotext = atelier.generate("txt2img", "a red lighthouse", seed=1234, **SMALL)
+
+    assert "Steps: 3," in infotext and "Seed: 1234," in infotext and "Size: 64x64" in infotext
+    expect(atelier.gallery_images("txt2img")).to_have_count(1)
+    saved = saved_with_prompt(server, "a red lighthouse")
+    with Image.open(saved) as image:
+        assert image.size == (64, 64)
+        assert image.info["parameters"] == infotext
+
+
+def test_png_info_reads_back_the_generated_infotext(atelier: AtelierPage, server: Server) -> None:
+    infotext = atelier.generate("txt2img", "a blue harbour", seed=77, **SMALL)
+    saved = saved_with_prompt(server, "a blue harbour")
+
+    atelier.tab("PNG Info")
+    atelier.upload("pnginfo_image", saved)
+    parameters = atelier.page.locator("#pnginfo_text textarea")
+    expect(parameters).to_have_value(infotext, timeout=TIMEOUT_MS)
+
+
+def test_interrupt_ends_a_long_job_early_and_the_page_stays_usable(atelier: AtelierPage, server: Server) -> None:
+    before = len(saved_images(server))
+    atelier.start("txt2img", "a very long night", seed=5, steps=40, n_iter=20, width=64, height=64)
+    expect(atelier.progress("txt2img")).to_contain_text("step", timeout=TIMEOUT_MS)
+    atelier.page.locator("#txt2img_interrupt").click()
+
+    expect(atelier.info("txt2img")).to_contain_text("interrupted", timeout=TIMEOUT_MS)
+    made = len(saved_images(server)) - before
+    assert made < 20, f"Interrupt did not stop the batch: {made} of 20 images saved"
+    expect(atelier.gallery_images("txt2img")).to_have_count(made)
+
+    infotext = atelier.generate("txt2img", "a short morning", seed=6, n_iter=1, **SMALL)
+    assert "Seed: 6," in infotext
+    expect(atelier.gallery_images("txt2img")).to_have_count(1)
+
+
+def test_two_sessions_see_only_their_own_images_and_interrupt_only_their_own_job(browser: Browser,
+                                                                                server: Server) -> None:
+    with AtelierPage.open(browser, server.base_url) as a, AtelierPage.open(browser, server.base_url) as b:
+        a.start("txt2img", "session a castle", seed=100, steps=40, n_iter=20, width=64, height=64)
+        expect(a.progress("txt2img")).to_contain_text("step", timeout=TIMEOUT_MS)
+        b.start("txt2img", "session b forest", seed=200, steps=30, n_iter=4, width=64, height=64)
+        expect(b.progress("txt2img")).to_contain_text("In queue", timeout=TIMEOUT_MS)
+
+        a.page.locator("#txt2img_interrupt").click()
+        expect(a.info("txt2img")).to_contain_text("interrupted", timeout=TIMEOUT_MS)
+        expect(b.progress("txt2img")).to_contain_text("step", timeout=TIMEOUT_MS)
+        a.page.locator("#txt2img_interrupt").click()  # A has nothing running now: B must go on
+
+        infotext_b = b.wait_result("txt2img", "session b forest")
+        assert "interrupted" not in b.info("txt2img").inner_text()
+        assert "Seed: 200," in infotext_b
+        assert b.captions("txt2img") == ["seed 200", "seed 201", "seed 202", "seed 203"]
+
+        infotext_a = a.info("txt2img").locator("pre.infotext")
+        expect(infotext_a).to_have_text(re.compile(r"^session a castle\n"))
+        captions_a = a.captions("txt2img")
+        assert len(captions_a) < 20 and set(captions_a) <= {f"seed {s}" for s in range(100, 120)}, captions_a
