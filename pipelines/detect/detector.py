@@ -14,6 +14,20 @@ from pipelines.detect.gradcam import fake_logit, gradcam
 from pipelines.detect.spec import DetectorSpec
 
 
+def to_batch(crops: Sequence[np.ndarray], spec: DetectorSpec) -> torch.Tensor:
+    """RGB uint8 crops resized to the spec's input size and normalised as the detector was trained."""
+    size = spec.input_size
+    arrays = [cv2.resize(np.ascontiguousarray(c), (size, size), interpolation=cv2.INTER_LINEAR) for c in crops]
+    batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 255.0
+    return (batch - torch.tensor(spec.mean).view(1, 3, 1, 1)) / torch.tensor(spec.std).view(1, 3, 1, 1)
+
+
+def verdict_text(score: float, threshold: float, basis: str, detector: str) -> str:
+    """One wording of a verdict for pictures and videos."""
+    label = "likely manipulated" if score >= threshold else "no manipulation detected"
+    return f"{label} ({basis}; score {score:.2f}, threshold {threshold:.2f}, {detector})"
+
+
 @dataclass
 class Detector:
     """Scores RGB uint8 face crops as the probability that they are fake."""
@@ -25,13 +39,7 @@ class Detector:
     dtype: torch.dtype = torch.float32
 
     def tensor(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
-        """Crops resized to the input size and normalised as the detector was trained."""
-        size = self.spec.input_size
-        arrays = [cv2.resize(np.ascontiguousarray(c), (size, size), interpolation=cv2.INTER_LINEAR) for c in crops]
-        batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 255.0
-        mean = torch.tensor(self.spec.mean).view(1, 3, 1, 1)
-        std = torch.tensor(self.spec.std).view(1, 3, 1, 1)
-        return ((batch - mean) / std).to(self.device, self.dtype)
+        return to_batch(crops, self.spec).to(self.device, self.dtype)
 
     def probabilities(self, crops: Sequence[np.ndarray], batch_size: int = 16) -> np.ndarray:
         """P(fake) per crop, in [0, 1]."""

@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from pipelines.detect.crops import PixelBox, crop, square_crop_box
-from pipelines.detect.detector import Detector
+from pipelines.detect.detector import Detector, verdict_text
 from pipelines.detect.gradcam import overlay
 from pipelines.faces.types import Box, DetectedFace
 
@@ -56,10 +56,8 @@ class ImageReport:
 
     @property
     def verdict(self) -> str:
-        fake = self.max_score >= self.threshold
-        basis = "whole picture, no face found" if self.whole_image else f"{len(self.faces)} face(s)"
-        return f"{'likely manipulated' if fake else 'no manipulation detected'} ({basis}; " \
-               f"highest P(fake) {self.max_score:.2f}, threshold {self.threshold:.2f}, {self.detector})"
+        basis = "whole picture, no face found" if self.whole_image else f"{len(self.faces)} face(s), highest P(fake)"
+        return verdict_text(self.max_score, self.threshold, basis, self.detector)
 
     def to_json(self) -> dict[str, Any]:
         return {"detector": self.detector, "threshold": self.threshold, "max_fake_score": round(self.max_score, 6),

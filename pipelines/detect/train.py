@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 from pipelines.detect.crops import crop, square_crop_box
+from pipelines.detect.detector import to_batch
 from pipelines.detect.loader import METADATA_KEY
 from pipelines.detect.sbi import self_blend
 from pipelines.detect.spec import ARCHES, DetectorSpec, build_model
@@ -121,15 +122,6 @@ def load_faces(folder: Path, find_faces: Optional[FaceFinder], crop_scale: float
     return faces
 
 
-def _to_tensor(images: Sequence[np.ndarray], spec: DetectorSpec) -> torch.Tensor:
-    import cv2
-
-    size = spec.input_size
-    batch = np.stack([cv2.resize(i, (size, size), interpolation=cv2.INTER_LINEAR) for i in images])
-    x = torch.from_numpy(batch).permute(0, 3, 1, 2).float() / 255.0
-    return (x - torch.tensor(spec.mean).view(1, 3, 1, 1)) / torch.tensor(spec.std).view(1, 3, 1, 1)
-
-
 def _pair_batch(reals: Sequence[Face], fakes: Sequence[np.ndarray], rng: np.random.Generator, augment: bool
                 ) -> tuple[list[np.ndarray], list[int]]:
     """Each real face and one fake: its self-blend, or half the time a given fake when there are
@@ -173,7 +165,7 @@ def _evaluate(model: torch.nn.Module, spec: DetectorSpec, images: Sequence[np.nd
     scores: list[float] = []
     with torch.no_grad():
         for start in range(0, len(images), batch_size):
-            logits = model(_to_tensor(images[start:start + batch_size], spec))
+            logits = model(to_batch(images[start:start + batch_size], spec))
             scores += torch.sigmoid(fake_logit(logits)).tolist()
     predicted = np.asarray(scores) >= 0.5
     return {"val_auc": roc_auc(labels, scores), "val_acc": float(np.mean(predicted == np.asarray(labels, bool)))}
@@ -230,7 +222,7 @@ def train_detector(config: TrainConfig, models_dir: Path, work_dir: Path, find_f
                 stopped = True
                 break
             images, labels = _pair_batch(shuffled[step * half:(step + 1) * half], train_fakes, rng, True)
-            loss = F.cross_entropy(model(_to_tensor(images, spec)), torch.tensor(labels))
+            loss = F.cross_entropy(model(to_batch(images, spec)), torch.tensor(labels))
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 import numpy as np
 
 from pipelines.detect.aggregate import Segment, confident_strategy, segments_above
-from pipelines.detect.detector import Detector
+from pipelines.detect.detector import Detector, verdict_text
 from pipelines.detect.image import face_crop_boxes, score_regions
 from pipelines.detect.timeline import timeline_png
 from pipelines.faces.types import DetectedFace
@@ -92,10 +92,8 @@ class VideoReport:
 
     @property
     def verdict(self) -> str:
-        fake = self.score >= self.threshold
-        return f"{'likely manipulated' if fake else 'no manipulation detected'} ({len(self.tracks)} face track(s) " \
-               f"in {self.frames_sampled} sampled frames; highest confident score {self.score:.2f}, " \
-               f"threshold {self.threshold:.2f}, {self.detector})"
+        basis = f"{len(self.tracks)} face track(s) in {self.frames_sampled} sampled frames, highest confident score"
+        return verdict_text(self.score, self.threshold, basis, self.detector)
 
     def to_json(self) -> dict[str, Any]:
         return {"detector": self.detector, "threshold": self.threshold, "score": round(self.score, 6),
