@@ -36,6 +36,7 @@ class Settings(BaseModel):
     default_sampler: str = "DPM++ 2M"
     default_scheduler: str = "Automatic"
     img2img_fix_steps: bool = False
+    faces_notice_acknowledged: bool = Field(False, description="The Faces tab's responsible-use notice was read")
 
 
 class SettingsStore:
