@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import Any, Iterator
 
 import numpy as np
+import pytest
 from PIL import Image
 
 
@@ -21,3 +23,14 @@ def astronaut() -> Image.Image:
     from skimage import data
 
     return Image.fromarray(np.asarray(data.astronaut()))
+
+
+@pytest.fixture(scope="module")
+def builtin_faces(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A FaceEngine over an empty models folder (the built-in backend), one per test module."""
+    from pipelines.context import AppConfig, AtelierContext
+
+    root = tmp_path_factory.mktemp("faces")
+    context = AtelierContext(AppConfig(data_dir=root / "data", models_dir=root / "models", hash_in_background=False))
+    yield context.faces
+    context.close()

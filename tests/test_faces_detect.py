@@ -9,18 +9,12 @@ import pytest
 
 from pipelines.faces.errors import FaceError
 from pipelines.faces.order import order_faces
-from tests.faces_data import astronaut, insightface_photo
+from tests.faces_data import astronaut, builtin_faces, insightface_photo  # noqa: F401 (fixture)
 
 
 @pytest.fixture(scope="module")
-def faces(tmp_path_factory: pytest.TempPathFactory):
-    """A FaceEngine over an empty models folder: the built-in backend."""
-    from pipelines.context import AppConfig, AtelierContext
-
-    root = tmp_path_factory.mktemp("faces")
-    context = AtelierContext(AppConfig(data_dir=root / "data", models_dir=root / "models", hash_in_background=False))
-    yield context.faces
-    context.close()
+def faces(builtin_faces):
+    return builtin_faces
 
 
 @pytest.fixture(scope="module")

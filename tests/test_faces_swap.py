@@ -12,7 +12,7 @@ from pipelines.faces.errors import FaceError, MissingModelError, NoFaceError
 from pipelines.faces.masks import MaskOptions
 from pipelines.outputs import read_infotext
 from tests.factory_faces import bright_squares, build_face_models
-from tests.faces_data import astronaut, insightface_photo
+from tests.faces_data import astronaut, builtin_faces, insightface_photo  # noqa: F401 (fixture)
 
 PAIR = [(128, 160), (448, 320)]
 
@@ -27,13 +27,8 @@ def synthetic(make_context, tmp_path: Path):
 
 
 @pytest.fixture(scope="module")
-def builtin(tmp_path_factory: pytest.TempPathFactory):
-    from pipelines.context import AppConfig, AtelierContext
-
-    root = tmp_path_factory.mktemp("classic")
-    context = AtelierContext(AppConfig(data_dir=root / "data", models_dir=root / "models", hash_in_background=False))
-    yield context.faces
-    context.close()
+def builtin(builtin_faces):
+    return builtin_faces
 
 
 # -- insightface path (synthetic models, real insightface code) ---------------------------------
