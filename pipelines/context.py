@@ -17,6 +17,7 @@ from pipelines.detect.library import DetectorLibrary
 from pipelines.device import DevicePolicy
 from pipelines.events import EventHub, ModelLoaded
 from pipelines.diffusion.engine import GenerationEngine
+from pipelines.diffusion.taesd import make_previewer
 from pipelines.extras.upscalers import UpscalerCatalog
 from pipelines.jobs import JobQueue
 from pipelines.models.background_hash import BackgroundHasher
@@ -106,10 +107,12 @@ class AtelierContext:
             self.library.hash_missing()
         self.downloads = DownloadManager(config.models_dir, on_complete=lambda path: self.library.refresh())
         self.styles = StyleDatabase.in_data_dir(config.data_dir)
-        self.writer = OutputWriter(self.outputs_dir, settings.samples_format, settings.enable_pnginfo)
+        self.writer = OutputWriter(self.outputs_dir, settings.samples_format, settings.enable_pnginfo,
+                                   settings.output_folders())
         self.upscalers = UpscalerCatalog(config.models_dir, self.policy, self.cache)
         self.engine = GenerationEngine(self.manager, self.writer, self.networks, self.styles, self.embeddings,
                                        self.upscalers)
+        self.engine.previewer = make_previewer(settings.show_progress_type, config.models_dir, self.cache, self.policy)
         self.queue = JobQueue()
         self.detectors = DetectorLibrary(config.models_dir / "detectors", self.cache, self.policy)
         self.events = EventHub()
@@ -150,6 +153,8 @@ class AtelierContext:
         self.writer.root = self.outputs_dir
         self.writer.fmt = s.samples_format
         self.writer.save_infotext = s.enable_pnginfo
+        self.writer.folders = s.output_folders()
+        self.engine.previewer = make_previewer(s.show_progress_type, self.config.models_dir, self.cache, self.policy)
         self.cache.budget_bytes = int(s.model_cache_gb * (1 << 30))
         self.manager.preferred = s.sd_model_checkpoint
 

@@ -58,13 +58,19 @@ class OutputWriter:
     root: Path
     fmt: str = "png"
     save_infotext: bool = True
+    # Per-folder overrides keyed "<kind>-images" / "<kind>-grids" (A1111's outdir_* settings)
+    folders: dict[str, Path] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    def base_folder(self, name: str) -> Path:
+        """``<root>/<name>`` unless a setting points ``name`` (e.g. "txt2img-images") elsewhere."""
+        return self.folders.get(name) or self.root / name
+
     def folder(self, kind: str) -> Path:
-        return self.root / f"{kind}-images" / date.today().isoformat()
+        return self.base_folder(f"{kind}-images") / date.today().isoformat()
 
     def grid_folder(self, kind: str) -> Path:
-        return self.root / f"{kind}-grids" / date.today().isoformat()
+        return self.base_folder(f"{kind}-grids") / date.today().isoformat()
 
     def save(
         self,
@@ -92,7 +98,20 @@ class OutputWriter:
 
     def save_labeled(self, image: Image.Image, folder: str, label: str, infotext: Optional[str]) -> Path:
         """Save a non-generated output (a face swap, ...) as ``<folder>/<date>/NNNNN-<label>.ext``."""
-        return self._write(self.root / folder / date.today().isoformat(), _slug(label) or "image", image, infotext, None)
+        return self._write(self.base_folder(folder) / date.today().isoformat(), _slug(label) or "image", image,
+                           infotext, None)
+
+    def save_numbered(self, image: Image.Image, folder: Path, label: str, infotext: Optional[str]) -> Path:
+        """Save into any ``folder`` as ``NNNNN-<label>.ext`` (the "Save" button's saved/ folder)."""
+        return self._write(folder, label, image, infotext, None)
+
+    def save_exactly(self, image: Image.Image, folder: Path, stem: str, infotext: Optional[str]) -> Path:
+        """Save as exactly ``<folder>/<stem>.ext``, replacing it (img2img batch keeps input names)."""
+        data, ext = encode_image(image, self.fmt, infotext if self.save_infotext else None, {})
+        path = folder / f"{stem}{ext}"
+        with atomic_open(path, "wb") as handle:
+            handle.write(data)
+        return path
 
     def _write(self, folder: Path, suffix: str, image: Image.Image, infotext: Optional[str],
                metadata: Optional[Mapping[str, str]]) -> Path:

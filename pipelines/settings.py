@@ -28,15 +28,33 @@ class Settings(BaseModel):
     samples_format: Literal["png", "jpg", "webp"] = "png"
     enable_pnginfo: bool = True
     outdir_samples: str = Field("", description="Empty: <data-dir>/outputs")
+    outdir_txt2img_samples: str = Field("", description="Empty: <outputs>/txt2img-images")
+    outdir_img2img_samples: str = Field("", description="Empty: <outputs>/img2img-images")
+    outdir_extras_samples: str = Field("", description="Empty: <outputs>/extras-images")
+    outdir_txt2img_grids: str = Field("", description="Empty: <outputs>/txt2img-grids")
+    outdir_img2img_grids: str = Field("", description="Empty: <outputs>/img2img-grids")
+    outdir_save: str = Field("", description="Empty: <outputs>/saved (the Save button under the gallery)")
     send_seed: bool = True
     send_size: bool = True
     live_previews_enable: bool = True
     show_progress_every_n_steps: int = Field(5, ge=0, le=100)
+    show_progress_type: Literal["Approx cheap", "TAESD"] = Field(
+        "Approx cheap", description="TAESD needs taesd_decoder / taesdxl_decoder in models/VAE-taesd")
     model_cache_gb: float = Field(8.0, ge=0.0, le=1024.0, description="RAM budget for cached models")
     default_sampler: str = "DPM++ 2M"
     default_scheduler: str = "Automatic"
     img2img_fix_steps: bool = False
     faces_notice_acknowledged: bool = Field(False, description="The Faces tab's responsible-use notice was read")
+
+    def output_folders(self) -> dict[str, Path]:
+        """The output folders the user moved, keyed like OutputWriter's "<kind>-images"."""
+        named = {
+            "txt2img-images": self.outdir_txt2img_samples, "img2img-images": self.outdir_img2img_samples,
+            "extras-images": self.outdir_extras_samples, "faces": self.outdir_extras_samples,  # face swaps are extras
+            "txt2img-grids": self.outdir_txt2img_grids,
+            "img2img-grids": self.outdir_img2img_grids, "saved": self.outdir_save,
+        }
+        return {key: Path(value).expanduser() for key, value in named.items() if value.strip()}
 
 
 class SettingsStore:

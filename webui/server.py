@@ -42,10 +42,10 @@ def create_app(ctx: "AtelierContext", *, api: bool = True, webui: bool = True,
     if webui:
         import gradio as gr
 
-        from webui.ui import CSS, build_ui
+        from webui.ui import CSS, HEAD, build_ui
 
         blocks = build_ui(ctx, extensions)
-        app = gr.mount_gradio_app(app, blocks, path="/", css=CSS, show_error=True)
+        app = gr.mount_gradio_app(app, blocks, path="/", css=CSS, head=HEAD, show_error=True)
     return app
 
 

@@ -10,8 +10,10 @@ from typing import Optional
 import gradio as gr
 
 from pipelines.context import AtelierContext
+from webui import settings_actions
 from webui import ui_actions as actions
 from webui.extensions.host import ExtensionHost
+from webui.ui_common import user_error
 from webui.ui_detect import detect_tab
 from webui.ui_faces import faces_tab
 from webui.ui_generation import generation_tab
@@ -19,47 +21,94 @@ from webui.ui_models import models_tab
 from webui.ui_pnginfo import png_info_tab
 from webui.ui_extensions import build_extension_tab, extensions_tab
 from webui.ui_settings import settings_tab
+from webui.ui_transfer import wire_gallery_sends, wire_png_info_sends
 
 CSS = """
 .infotext { white-space: pre-wrap; font-size: 0.85em; }
 .warning { color: #b45309; }
+@media (max-width: 700px) {
+  .gradio-container .row, .gradio-container .prompt-row, .gradio-container .generation-row,
+  #quicksettings { flex-direction: column !important; }
+  .gradio-container .row > *, .gradio-container .column { min-width: 100% !important; }
+}
 """
+
+# Ctrl+Enter generates on the visible tab, Esc interrupts it (A1111's shortcuts).
+HEAD = """
+<script>
+document.addEventListener("keydown", (event) => {
+  const visible = (selector) => [...document.querySelectorAll(selector)].find((el) => el.offsetParent !== null);
+  if ((event.ctrlKey || event.metaKey) && event.key === "Enter") {
+    const button = visible("#txt2img_generate, #img2img_generate");
+    if (button) { event.preventDefault(); button.click(); }
+  } else if (event.key === "Escape") {
+    const button = visible("#txt2img_interrupt, #img2img_interrupt");
+    if (button) { button.click(); }
+  }
+});
+</script>
+"""
+
+
+def _quick_settings(ctx: AtelierContext) -> dict[str, gr.components.Component]:
+    """The bar on top (A1111 quicksettings): checkpoint, VAE, clip skip, each saved when changed."""
+    titles = actions.checkpoint_titles(ctx)
+    settings = ctx.settings
+    with gr.Row(elem_id="quicksettings"):
+        checkpoint = gr.Dropdown(titles, value=actions.selected_checkpoint_title(ctx), label="Stable Diffusion checkpoint",
+                                 elem_id="quick_checkpoint", scale=3)
+        vae = gr.Dropdown(settings_actions.vae_choices(ctx), value=ctx.manager.vae_choice,
+                          label=settings_actions.LABELS["sd_vae"], elem_id="quick_sd_vae", scale=2)
+        clip_skip = gr.Slider(1, 12, value=settings.CLIP_stop_at_last_layers, step=1,
+                              label=settings_actions.LABELS["CLIP_stop_at_last_layers"],
+                              elem_id="quick_clip_skip", scale=1)
+    load_status = gr.Markdown("" if titles else actions.empty_folder_hint(ctx.catalog.models_dir),
+                              elem_id="quick_status")
+
+    def checkpoint_fn(title: str) -> str:
+        with user_error():
+            return actions.select_checkpoint(ctx, title)
+
+    def vae_fn(choice: str) -> str:
+        with user_error():
+            return settings_actions.select_vae(ctx, choice)
+
+    def clip_skip_fn(value: float) -> str:
+        with user_error():
+            return settings_actions.set_clip_skip(ctx, value)
+
+    checkpoint.input(checkpoint_fn, checkpoint, load_status, api_name="quick_checkpoint")
+    vae.input(vae_fn, vae, load_status, api_name="quick_sd_vae")
+    clip_skip.release(clip_skip_fn, clip_skip, load_status, api_name="quick_clip_skip")
+    return {"sd_model_checkpoint": checkpoint, "sd_vae": vae, "CLIP_stop_at_last_layers": clip_skip}
 
 
 def build_ui(ctx: AtelierContext, extensions: Optional[ExtensionHost] = None) -> gr.Blocks:
     """All tabs over one context; the Extensions tab and extensions' own tabs after Settings."""
-    titles = actions.checkpoint_titles(ctx)
     with gr.Blocks(title="Atelier") as demo:
-        with gr.Row():
-            checkpoint = gr.Dropdown(titles, value=actions.selected_checkpoint_title(ctx), label="Stable Diffusion checkpoint",
-                                     elem_id="quick_checkpoint", scale=3)
-            load_status = gr.Markdown("" if titles else actions.empty_folder_hint(ctx.catalog.models_dir))
-
-        def select_fn(title: str) -> str:
-            try:
-                return actions.select_checkpoint(ctx, title)
-            except actions.UserError as exc:
-                raise gr.Error(str(exc)) from exc
-
-        checkpoint.input(select_fn, checkpoint, load_status)
-        with gr.Tab("txt2img", id="txt2img"):
-            generation_tab(ctx, "txt2img")
-        with gr.Tab("img2img", id="img2img"):
-            generation_tab(ctx, "img2img")
-        with gr.Tab("Faces", id="faces"):
-            faces_tab(ctx)
-        with gr.Tab("Detect", id="detect"):
-            detect_tab(ctx)
-        with gr.Tab("PNG Info", id="pnginfo"):
-            png_info_tab()
-        with gr.Tab("Models", id="models"):
-            models_tab(ctx, checkpoint, demo)
-        with gr.Tab("Settings", id="settings"):
-            settings_tab(ctx)
-        if extensions is not None:
-            with gr.Tab("Extensions", id="extensions"):
-                extensions_tab(extensions)
-            for tab in extensions.tabs:
-                with gr.Tab(tab.title):
-                    build_extension_tab(tab)
+        quick = _quick_settings(ctx)
+        with gr.Tabs(elem_id="tabs") as tabs:
+            with gr.Tab("txt2img", id="txt2img", elem_id="tab_txt2img"):
+                txt2img = generation_tab(ctx, "txt2img")
+            with gr.Tab("img2img", id="img2img", elem_id="tab_img2img"):
+                img2img = generation_tab(ctx, "img2img")
+            with gr.Tab("Faces", id="faces", elem_id="tab_faces"):
+                faces = faces_tab(ctx)
+            with gr.Tab("Detect", id="detect", elem_id="tab_detect"):
+                detect_tab(ctx)
+            with gr.Tab("PNG Info", id="pnginfo", elem_id="tab_pnginfo"):
+                png = png_info_tab()
+            with gr.Tab("Models", id="models", elem_id="tab_models"):
+                models_tab(ctx, quick["sd_model_checkpoint"], demo)
+            with gr.Tab("Settings", id="settings", elem_id="tab_settings"):
+                settings_tab(ctx, quick)
+            if extensions is not None:
+                with gr.Tab("Extensions", id="extensions", elem_id="tab_extensions"):
+                    extensions_tab(extensions)
+                for tab in extensions.tabs:
+                    with gr.Tab(tab.title):
+                        build_extension_tab(tab)
+        for source in (txt2img, img2img):
+            wire_gallery_sends(source, img2img, faces, tabs)
+        wire_png_info_sends(png, txt2img, img2img, tabs)
     return demo

@@ -20,6 +20,8 @@ from pipelines.jobs import Job, Progress
 from pipelines.models.catalog import empty_folder_hint
 from pipelines.models.loader import ModelLoadError
 from pipelines.outputs import read_infotext
+from pipelines.scripts.img2img_batch import first_image, plan_batch, run_img2img_batch
+from webui.img2img_sources import SOURCE_FIELDS, pick_sources
 from webui.errors import user_message  # noqa: F401  (re-exported for the UI)
 
 ProgressCallback = Callable[[Job], None]
@@ -106,6 +108,53 @@ def img2img(ctx: AtelierContext, *, owner: Optional[str] = None, on_progress: Op
     return _run(ctx, "img2img", img2img_request(ctx, **form), owner, on_progress)
 
 
+# Form values Gradio may hand over as floats (sliders, numbers) that the request wants whole
+INT_FIELDS = ("steps", "width", "height", "n_iter", "batch_size", "seed", "subseed", "mask_blur",
+              "hr_second_pass_steps", "inpaint_full_res_padding")
+
+
+def submit_form(ctx: AtelierContext, kind: str, form: dict[str, Any], owner: Optional[str] = None,
+                runner: Optional[Callable[[Any, Any], GenerationResult]] = None) -> Job:
+    """Queue the txt2img / img2img form; for img2img the active sub-tab (``img2img_mode``)
+    decides which image and mask are used, and "batch" runs a whole folder."""
+    form = {k: (int(v) if k in INT_FIELDS and v is not None else v) for k, v in form.items()}
+    if kind == "txt2img":
+        return start(ctx, kind, txt2img_request(ctx, **form), owner, runner)
+    sources = {name: form.pop(name, None) for name in SOURCE_FIELDS}
+    mode = sources["img2img_mode"] or "img2img"
+    try:
+        if mode == "batch":
+            if runner is not None:
+                raise UserError("Scripts do not run on a batch folder: choose Script \"None\".")
+            folders = plan_batch(sources["batch_input_dir"] or "", sources["batch_output_dir"] or "",
+                                 sources["batch_mask_dir"] or "")
+            request = img2img_request(ctx, init_image=first_image(folders), **form)
+            return start(ctx, kind, request, owner,
+                         lambda req, control: run_img2img_batch(ctx.engine, req, folders, control))
+        init_image, mask = pick_sources(mode, sources)
+    except (ValueError, OSError) as exc:
+        raise UserError(user_message(exc)) from exc
+    return start(ctx, kind, img2img_request(ctx, init_image=init_image, mask=mask, **form), owner, runner)
+
+
+def generate_form(ctx: AtelierContext, kind: str, form: dict[str, Any], owner: Optional[str] = None,
+                  runner: Optional[Callable[[Any, Any], GenerationResult]] = None) -> GenerationResult:
+    """:func:`submit_form` and wait: what the Generate button does, without the streaming."""
+    return finish(submit_form(ctx, kind, form, owner, runner))
+
+
+def form_values(fields: dict[str, Any]) -> dict[str, Any]:
+    """Request fields (e.g. from an infotext) under the form's names, enums as the radios' labels."""
+    values = dict(fields)
+    if "inpainting_fill" in values:
+        values["masked_content"] = MASKED_CONTENT[int(values.pop("inpainting_fill"))]
+    if "inpaint_full_res" in values:
+        values["inpaint_area"] = INPAINT_AREAS[int(bool(values.pop("inpaint_full_res")))]
+    if "inpainting_mask_invert" in values:
+        values["mask_mode"] = MASK_MODES[int(values.pop("inpainting_mask_invert"))]
+    return values
+
+
 def status_text(ctx: AtelierContext, job: Job) -> str:
     """Queue position while waiting, then step / ETA."""
     position = ctx.queue.position(job)
@@ -177,10 +226,10 @@ def png_info(image: Optional[Image.Image]) -> tuple[str, dict[str, Any]]:
 
 
 def parse_prompt_box(text: str) -> Optional[dict[str, Any]]:
-    """If the prompt box holds a pasted infotext, the request fields it describes."""
-    if not parse_infotext(text, with_defaults=False).params:
+    """If the prompt box holds a pasted infotext, the form values it describes (form names)."""
+    if not parse_infotext(text or "", with_defaults=False).params:
         return None
-    return request_fields_from_infotext(text)
+    return form_values(request_fields_from_infotext(text))
 
 
 def checkpoint_titles(ctx: AtelierContext) -> list[str]:

@@ -1,16 +1,22 @@
-"""txt2img / img2img tabs: prompt boxes, sampler controls, styles, scripts, gallery, progress."""
+"""txt2img / img2img tabs: prompt boxes, sampler controls, styles, scripts, gallery, progress.
+
+``generation_tab`` returns a :class:`GenerationTab` so ``build_ui`` can wire the send-to
+buttons across tabs; every callback calls ``ui_actions`` (or ``gallery_actions``)."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Optional
 
 import gradio as gr
 
 from pipelines.context import AtelierContext
 from pipelines.diffusion import samplers
 from pipelines.diffusion.request import MIN_SIDE
+from webui import gallery_actions as gallery_actions
 from webui import ui_actions as actions
-from webui.ui_common import gallery_items, owner
+from webui.img2img_sources import SOURCE_FIELDS
+from webui.ui_common import gallery_items, owner, user_error
 from webui.ui_scripts import make_runner, script_controls
 
 
@@ -26,16 +32,16 @@ def _sampler_controls(ctx: AtelierContext, kind: str) -> dict[str, gr.components
         width = gr.Slider(MIN_SIDE, 2048, value=512, step=8, label="Width", elem_id=f"{kind}_width")
         height = gr.Slider(MIN_SIDE, 2048, value=512, step=8, label="Height", elem_id=f"{kind}_height")
         swap = gr.Button("⇅", scale=0, min_width=40, elem_id="swap_size")
-    swap.click(lambda w, h: (h, w), [width, height], [width, height], queue=False)
+    swap.click(lambda w, h: (h, w), [width, height], [width, height], queue=False, api_name=f"{kind}_swap_size")
     with gr.Row():
         n_iter = gr.Slider(1, 100, value=1, step=1, label="Batch count", elem_id=f"{kind}_n_iter")
         batch_size = gr.Slider(1, 8, value=1, step=1, label="Batch size", elem_id=f"{kind}_batch_size")
         cfg_scale = gr.Slider(1.0, 30.0, value=7.0, step=0.5, label="CFG Scale", elem_id=f"{kind}_cfg_scale")
     with gr.Row():
         seed = gr.Number(value=-1, precision=0, label="Seed", elem_id=f"{kind}_seed")
-        random_seed = gr.Button("🎲", scale=0, min_width=40)
-        reuse_seed = gr.Button("♻", scale=0, min_width=40)
-    random_seed.click(lambda: -1, None, seed, queue=False)
+        random_seed = gr.Button("🎲", scale=0, min_width=40, elem_id=f"{kind}_random_seed")
+        reuse_seed = gr.Button("♻", scale=0, min_width=40, elem_id=f"{kind}_reuse_seed")
+    random_seed.click(lambda: -1, None, seed, queue=False, api_name=f"{kind}_random_seed")
     with gr.Accordion("Variation seed", open=False):
         with gr.Row():
             subseed = gr.Number(value=-1, precision=0, label="Variation seed", elem_id=f"{kind}_subseed")
@@ -62,10 +68,8 @@ def _styles_row(ctx: AtelierContext, kind: str, prompt: gr.Textbox, negative: gr
         return text, neg, []
 
     def save_fn(style_name: str, text: str, neg: str) -> tuple:
-        try:
+        with user_error():
             actions.save_style(ctx, style_name, text, neg)
-        except actions.UserError as exc:
-            raise gr.Error(str(exc)) from exc
         gr.Info(f"Style {style_name.strip()!r} saved.")
         return gr.update(choices=ctx.styles.names()), ""
 
@@ -74,14 +78,154 @@ def _styles_row(ctx: AtelierContext, kind: str, prompt: gr.Textbox, negative: gr
             ctx.styles.delete(style_name)
         return gr.update(choices=ctx.styles.names(), value=[])
 
-    apply.click(apply_fn, [prompt, negative, styles], [prompt, negative, styles], queue=False)
-    save.click(save_fn, [name, prompt, negative], [styles, name], queue=False)
-    delete.click(delete_fn, styles, styles, queue=False)
+    apply.click(apply_fn, [prompt, negative, styles], [prompt, negative, styles], queue=False,
+                api_name=f"{kind}_style_apply")
+    save.click(save_fn, [name, prompt, negative], [styles, name], queue=False, api_name=f"{kind}_style_save")
+    delete.click(delete_fn, styles, styles, queue=False, api_name=f"{kind}_style_delete")
     return styles
 
 
-def generation_tab(ctx: AtelierContext, kind: str) -> None:
-    with gr.Row():
+@dataclass
+class GenerationTab:
+    """The parts of a txt2img / img2img tab that other tabs fill or read."""
+
+    kind: str
+    prompt: gr.Textbox
+    negative: gr.Textbox
+    fields: dict[str, gr.components.Component]  # form name → component (GenerationRequest names)
+    entries: gr.State  # the shown images with their infotexts (gallery_actions.Entry)
+    selected: gr.State  # index picked in the gallery
+    buttons: dict[str, gr.Button] = field(default_factory=dict)  # "img2img", "inpaint", "faces"
+    mode_tabs: Optional[gr.Tabs] = None  # img2img only: the sub-mode tabs…
+    mode: Optional[gr.State] = None  # …and the selected one's id
+
+    @property
+    def parameter_names(self) -> list[str]:
+        """The fields an infotext can fill (not the image inputs)."""
+        return [name for name in self.fields if name not in SOURCE_FIELDS]
+
+    @property
+    def form(self) -> list[gr.components.Component]:
+        """Every output ``form_updates`` fills, in its order."""
+        return [self.prompt, self.negative, *(self.fields[name] for name in self.parameter_names)]
+
+    def form_updates(self, values: Optional[dict[str, Any]], text: str = "") -> list[Any]:
+        """Updates for :attr:`form` from form values (absent ones keep what the user set)."""
+        if values is None:
+            return [gr.update()] * len(self.form)
+        return [values.get("prompt", text), values.get("negative_prompt", "")] + [
+            values[name] if name in values else gr.update() for name in self.parameter_names
+        ]
+
+
+def _img2img_sources(fields: dict[str, gr.components.Component]) -> gr.Tabs:
+    """The img2img sub-modes as tabs (A1111: img2img, Sketch, Inpaint, Inpaint upload, Batch);
+    the selected one is kept in ``fields["img2img_mode"]`` and decides what the job uses."""
+    mode = gr.State("img2img")
+    with gr.Tabs(elem_id="img2img_mode_tabs") as mode_tabs:
+        with gr.Tab("img2img", id="img2img", elem_id="img2img_tab_img2img") as tab_img2img:
+            fields["init_image"] = gr.Image(label="Image for img2img", type="pil", format="png",
+                                            elem_id="img2img_image")
+        with gr.Tab("Sketch", id="sketch", elem_id="img2img_tab_sketch") as tab_sketch:
+            fields["sketch"] = gr.ImageEditor(label="Sketch (the drawing is the init image)", type="pil",
+                                              format="png", image_mode="RGBA", elem_id="img2img_sketch",
+                                              brush=gr.Brush(colors=["#000000", "#ffffff", "#e11d48", "#2563eb",
+                                                                     "#16a34a", "#facc15"], color_mode="defaults"))
+        with gr.Tab("Inpaint", id="inpaint", elem_id="img2img_tab_inpaint") as tab_inpaint:
+            fields["inpaint_editor"] = gr.ImageEditor(
+                label="Image to inpaint: paint the area to change", type="pil", format="png", image_mode="RGBA",
+                elem_id="img2img_inpaint_editor", brush=gr.Brush(colors=["#ffffff"], color_mode="fixed"),
+                eraser=gr.Eraser(), layers=gr.LayerOptions(allow_additional_layers=False, layers=["mask"]))
+        with gr.Tab("Inpaint upload", id="inpaint_upload", elem_id="img2img_tab_inpaint_upload") as tab_upload:
+            with gr.Row():
+                fields["inpaint_image"] = gr.Image(label="Image", type="pil", format="png",
+                                                   elem_id="img2img_inpaint_upload_image")
+                fields["inpaint_mask"] = gr.Image(label="Mask (white = repaint)", type="pil", format="png",
+                                                  elem_id="img2img_inpaint_upload_mask")
+        with gr.Tab("Batch", id="batch", elem_id="img2img_tab_batch") as tab_batch:
+            gr.Markdown("Process every image of a folder on the server; masks are matched by file name.")
+            fields["batch_input_dir"] = gr.Textbox(label="Input directory", elem_id="img2img_batch_input_dir")
+            fields["batch_output_dir"] = gr.Textbox(label="Output directory (empty: the img2img outputs folder)",
+                                                    elem_id="img2img_batch_output_dir")
+            fields["batch_mask_dir"] = gr.Textbox(label="Inpaint batch mask directory (optional)",
+                                                  elem_id="img2img_batch_mask_dir")
+    tabs = {"img2img": tab_img2img, "sketch": tab_sketch, "inpaint": tab_inpaint, "inpaint_upload": tab_upload,
+            "batch": tab_batch}
+    for name, tab in tabs.items():
+        tab.select(lambda name=name: name, None, mode, queue=False, api_name=f"img2img_mode_{name}")
+    fields["img2img_mode"] = mode
+    return mode_tabs
+
+
+def _img2img_options(fields: dict[str, gr.components.Component]) -> None:
+    fields["resize_mode"] = gr.Radio(actions.RESIZE_MODES, value=actions.RESIZE_MODES[0], label="Resize mode",
+                                     elem_id="img2img_resize_mode")
+    with gr.Accordion("Inpaint options", open=False):
+        fields["mask_blur"] = gr.Slider(0, 64, value=4, step=1, label="Mask blur", elem_id="img2img_mask_blur")
+        fields["mask_mode"] = gr.Radio(actions.MASK_MODES, value=actions.MASK_MODES[0], label="Mask mode",
+                                       elem_id="img2img_mask_mode")
+        fields["masked_content"] = gr.Radio(actions.MASKED_CONTENT, value="original", label="Masked content",
+                                            elem_id="img2img_inpainting_fill")
+        with gr.Row():
+            fields["inpaint_area"] = gr.Radio(actions.INPAINT_AREAS, value=actions.INPAINT_AREAS[0],
+                                              label="Inpaint area", elem_id="img2img_inpaint_full_res")
+            fields["inpaint_full_res_padding"] = gr.Slider(0, 256, value=32, step=4, label="Only masked padding, pixels",
+                                                           elem_id="img2img_inpaint_full_res_padding")
+    fields["denoising_strength"] = gr.Slider(0.0, 1.0, value=0.75, step=0.01, label="Denoising strength",
+                                             elem_id="img2img_denoising_strength")
+
+
+def _hires_options(ctx: AtelierContext, fields: dict[str, gr.components.Component]) -> None:
+    with gr.Accordion("Hires. fix", open=False):
+        fields["enable_hr"] = gr.Checkbox(False, label="Enable hires. fix", elem_id="txt2img_enable_hr")
+        with gr.Row():
+            fields["hr_upscaler"] = gr.Dropdown(ctx.engine.hires_upscalers(), value="Latent", label="Upscaler",
+                                                elem_id="txt2img_hr_upscaler")
+            fields["hr_scale"] = gr.Slider(1.0, 4.0, value=2.0, step=0.05, label="Upscale by",
+                                           elem_id="txt2img_hr_scale")
+            fields["hr_second_pass_steps"] = gr.Slider(0, 150, value=0, step=1, label="Hires steps",
+                                                       elem_id="txt2img_hires_steps")
+            fields["denoising_strength"] = gr.Slider(0.0, 1.0, value=0.7, step=0.01, label="Denoising strength",
+                                                     elem_id="txt2img_denoising_strength")
+
+
+def _gallery_buttons(ctx: AtelierContext, kind: str, entries: gr.State, selected: gr.State,
+                     status: gr.Markdown) -> dict[str, gr.Button]:
+    """Send to img2img / inpaint / Faces (wired by build_ui), Save, Open outputs folder, reuse seed."""
+    with gr.Row(elem_classes="gallery-buttons"):
+        buttons = {
+            "img2img": gr.Button("Send to img2img", size="sm", elem_id=f"{kind}_send_to_img2img"),
+            "inpaint": gr.Button("Send to inpaint", size="sm", elem_id=f"{kind}_send_to_inpaint"),
+            "faces": gr.Button("Send to Faces", size="sm", elem_id=f"{kind}_send_to_faces"),
+        }
+        save = gr.Button("Save", size="sm", elem_id=f"{kind}_save")
+        folder = gr.Button("Open outputs folder", size="sm", elem_id=f"{kind}_open_folder")
+
+    def save_fn(shown: list, index: Optional[int]) -> str:
+        with user_error():
+            path = gallery_actions.save_selected(ctx, shown, index)
+        return f"Saved to `{path}`"
+
+    def folder_fn(request: gr.Request = None) -> str:
+        path = gallery_actions.outputs_folder(ctx, kind)
+        host = getattr(getattr(request, "client", None), "host", None)
+        opened = gallery_actions.open_in_file_manager(path, host)
+        return f"Outputs folder: `{path}`" + (" (opened)" if opened else "")
+
+    def seed_fn(shown: list, index: Optional[int]) -> int:
+        return gallery_actions.selected(shown, index)["seed"] if shown else -1
+
+    save.click(save_fn, [entries, selected], status, queue=False, api_name=f"{kind}_save")
+    folder.click(folder_fn, None, status, queue=False, api_name=f"{kind}_open_folder")
+    return {**buttons, "_reuse": seed_fn}
+
+
+def _selected_index(evt: gr.SelectData) -> int:
+    return evt.index
+
+
+def generation_tab(ctx: AtelierContext, kind: str) -> GenerationTab:
+    with gr.Row(elem_classes="prompt-row"):
         with gr.Column(scale=3):
             prompt = gr.Textbox(label="Prompt", lines=3, elem_id=f"{kind}_prompt",
                                 placeholder="Prompt (paste an A1111 infotext and press ↙ to read its parameters)")
@@ -91,89 +235,65 @@ def generation_tab(ctx: AtelierContext, kind: str) -> None:
                 negative_tokens = gr.Markdown("0/75", elem_id=f"{kind}_negative_token_counter")
             styles = _styles_row(ctx, kind, prompt, negative)
         with gr.Column(scale=1, min_width=160):
-            generate = gr.Button("Generate", variant="primary", elem_id=f"{kind}_generate")
+            generate = gr.Button("Generate", variant="primary", elem_id=f"{kind}_generate",
+                                 elem_classes="generate-button")
             with gr.Row():
-                interrupt = gr.Button("Interrupt", elem_id=f"{kind}_interrupt")
+                interrupt = gr.Button("Interrupt", elem_id=f"{kind}_interrupt", elem_classes="interrupt-button")
                 skip = gr.Button("Skip", elem_id=f"{kind}_skip")
-            read_params = gr.Button("↙ Read generation parameters", size="sm")
+            read_params = gr.Button("↙ Read generation parameters", size="sm", elem_id=f"{kind}_read_params")
     extra: dict[str, gr.components.Component] = {}
-    with gr.Row():
+    mode_tabs = None
+    with gr.Row(elem_classes="generation-row"):
         with gr.Column():
             if kind == "img2img":
-                with gr.Tab("img2img / inpaint upload"):
-                    extra["init_image"] = gr.Image(label="Image", type="pil", format="png", elem_id="img2img_image")
-                    extra["mask"] = gr.Image(label="Mask (white = repaint; optional)", type="pil", format="png",
-                                             image_mode="L", elem_id="img2img_mask")
-                extra["resize_mode"] = gr.Radio(actions.RESIZE_MODES, value=actions.RESIZE_MODES[0], label="Resize mode")
-                with gr.Accordion("Inpaint", open=True):
-                    extra["mask_blur"] = gr.Slider(0, 64, value=4, step=1, label="Mask blur")
-                    extra["mask_mode"] = gr.Radio(actions.MASK_MODES, value=actions.MASK_MODES[0], label="Mask mode")
-                    extra["masked_content"] = gr.Radio(actions.MASKED_CONTENT, value="original", label="Masked content")
-                    extra["inpaint_area"] = gr.Radio(actions.INPAINT_AREAS, value=actions.INPAINT_AREAS[0],
-                                                     label="Inpaint area")
-                    extra["inpaint_full_res_padding"] = gr.Slider(0, 256, value=32, step=4,
-                                                                  label="Only masked padding, pixels")
-                extra["denoising_strength"] = gr.Slider(0.0, 1.0, value=0.75, step=0.01, label="Denoising strength")
+                mode_tabs = _img2img_sources(extra)
+                _img2img_options(extra)
             controls = _sampler_controls(ctx, kind)
             if kind == "txt2img":
-                with gr.Accordion("Hires. fix", open=False):
-                    extra["enable_hr"] = gr.Checkbox(False, label="Enable hires. fix")
-                    with gr.Row():
-                        extra["hr_upscaler"] = gr.Dropdown(["Latent", "Latent (antialiased)", "Latent (bicubic)",
-                                                            "Latent (nearest)", "Lanczos", "Nearest"],
-                                                           value="Latent", label="Upscaler")
-                        extra["hr_scale"] = gr.Slider(1.0, 4.0, value=2.0, step=0.05, label="Upscale by")
-                        extra["hr_second_pass_steps"] = gr.Slider(0, 150, value=0, step=1, label="Hires steps")
-                        extra["denoising_strength"] = gr.Slider(0.0, 1.0, value=0.7, step=0.01,
-                                                                label="Denoising strength")
+                _hires_options(ctx, extra)
             script, script_inputs = script_controls(ctx, kind)
         with gr.Column():
             progress_box = gr.Markdown("", elem_id=f"{kind}_progress")
             gallery = gr.Gallery(label="Output", columns=2, format="png", elem_id=f"{kind}_gallery",
                                  height="auto")
+            entries = gr.State([])
+            selected = gr.State(None)
+            gallery_status = gr.Markdown("", elem_id=f"{kind}_gallery_status")
+            buttons = _gallery_buttons(ctx, kind, entries, selected, gallery_status)
             info = gr.HTML(elem_id=f"{kind}_info")
-            seeds_state = gr.State([])
 
     reuse = controls.pop("_reuse_seed")
     extra["styles"] = styles
-    names = list(controls) + list(extra)
-    components = list(controls.values()) + list(extra.values())
+    fields = {**controls, **extra}
+    names = list(fields)
     script_names = list(script_inputs)
-    all_inputs = [prompt, negative, *components, script, *script_inputs.values()]
+    all_inputs = [prompt, negative, *fields.values(), script, *script_inputs.values()]
 
     def generate_fn(request: gr.Request, prompt_text: str, negative_text: str, *values: Any):
         """Queue the job, stream queue position / progress / live preview, then show results.
 
         ``request`` comes first: Gradio injects it only into an annotated parameter before ``*values``.
         """
-        fields = dict(zip(names, values[:len(names)]))
+        form = dict(zip(names, values[:len(names)]), prompt=prompt_text, negative_prompt=negative_text)
         script_name = values[len(names)]
         script_values = dict(zip(script_names, values[len(names) + 1:]))
-        for key in ("steps", "width", "height", "n_iter", "batch_size", "seed", "subseed", "mask_blur",
-                    "hr_second_pass_steps", "inpaint_full_res_padding"):
-            if key in fields and fields[key] is not None:
-                fields[key] = int(fields[key])
-        build = actions.txt2img_request if kind == "txt2img" else actions.img2img_request
-        try:
-            runner = make_runner(ctx, script_name, script_values)
-            job = actions.start(ctx, kind, build(ctx, prompt=prompt_text, negative_prompt=negative_text, **fields),
-                                owner(request), runner)
-        except (actions.UserError, ValueError) as exc:
-            raise gr.Error(actions.user_message(exc)) from exc
+        with user_error():
+            job = actions.submit_form(ctx, kind, form, owner(request), make_runner(ctx, script_name, script_values))
         shown = None
         while not job.done.wait(0.3):
             preview = job.control.progress.preview
             gallery_update = gr.update()
             if preview is not None and preview is not shown:
                 shown, gallery_update = preview, [(preview, "preview")]
-            yield gallery_update, gr.update(), gr.update(), actions.status_text(ctx, job)
-        try:
+            yield gallery_update, gr.update(), gr.update(), gr.update(), actions.status_text(ctx, job)
+        with user_error():
             result = actions.finish(job)
-        except actions.UserError as exc:
-            raise gr.Error(str(exc)) from exc
-        yield gallery_items(result), actions.result_html(result), result.seeds, ""
+        yield gallery_items(result), actions.result_html(result), gallery_actions.gallery_entries(result), None, ""
 
-    generate.click(generate_fn, all_inputs, [gallery, info, seeds_state, progress_box], concurrency_limit=None)
+    generate.click(generate_fn, all_inputs, [gallery, info, entries, selected, progress_box],
+                   concurrency_limit=None, api_name=kind)
+    gallery.select(_selected_index, None, selected, queue=False, api_name=f"{kind}_gallery_select")
+
     # Gradio passes the request only to a parameter annotated gr.Request; without it the owner
     # is None and the queue would stop whichever job runs, another session's included.
     def interrupt_fn(request: gr.Request = None) -> None:
@@ -182,21 +302,23 @@ def generation_tab(ctx: AtelierContext, kind: str) -> None:
     def skip_fn(request: gr.Request = None) -> None:
         ctx.queue.skip(owner=owner(request))
 
-    interrupt.click(interrupt_fn, None, None, queue=False)
-    skip.click(skip_fn, None, None, queue=False)
-    reuse.click(lambda seeds: seeds[0] if seeds else -1, seeds_state, controls["seed"], queue=False)
+    interrupt.click(interrupt_fn, None, None, queue=False, api_name=f"{kind}_interrupt")
+    skip.click(skip_fn, None, None, queue=False, api_name=f"{kind}_skip")
+    reuse.click(buttons.pop("_reuse"), [entries, selected], controls["seed"], queue=False, api_name=f"{kind}_reuse_seed")
     prompt.change(lambda text, steps: "Prompt tokens: " + actions.token_counter(ctx, text, steps),
-                  [prompt, controls["steps"]], prompt_tokens, queue=False, show_progress="hidden")
+                  [prompt, controls["steps"]], prompt_tokens, queue=False, show_progress="hidden",
+                  api_name=f"{kind}_prompt_tokens")
     negative.change(lambda text, steps: "Negative tokens: " + actions.token_counter(ctx, text, steps, False),
-                    [negative, controls["steps"]], negative_tokens, queue=False, show_progress="hidden")
+                    [negative, controls["steps"]], negative_tokens, queue=False, show_progress="hidden",
+                    api_name=f"{kind}_negative_tokens")
+    mode = fields.pop("img2img_mode", None)
+    tab = GenerationTab(kind, prompt, negative, fields, entries, selected, buttons, mode_tabs, mode)
 
     def read_fn(text: str) -> list:
-        fields = actions.parse_prompt_box(text)
-        if fields is None:
+        values = actions.parse_prompt_box(text)
+        if values is None:
             gr.Warning("The prompt box holds no generation parameters to read.")
-            return [gr.update()] * (2 + len(names))
-        return [fields.get("prompt", text), fields.get("negative_prompt", "")] + [
-            fields.get(name, gr.update()) for name in names
-        ]
+        return tab.form_updates(values, text)
 
-    read_params.click(read_fn, prompt, [prompt, negative, *components], queue=False)
+    read_params.click(read_fn, prompt, tab.form, queue=False, api_name=f"{kind}_read_params")
+    return tab

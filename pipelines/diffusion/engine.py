@@ -53,6 +53,8 @@ LATENT_UPSCALE_MODES = {
     "Latent (nearest)": ("nearest", False),
     "Latent (nearest-exact)": ("nearest-exact", False),
 }
+# Latents (B, C, h, w) and the model's architecture → a live-preview image
+Previewer = Callable[[torch.Tensor, Architecture], Image.Image]
 PIXEL_UPSCALERS = {"None": None, "Lanczos": Image.Resampling.LANCZOS, "Nearest": Image.Resampling.NEAREST}
 
 
@@ -117,15 +119,17 @@ class GenerationResult:
 class _Progress:
     """Bridges diffusers' per-step callback to a :class:`JobControl` (progress, previews, stop)."""
 
-    def __init__(self, control: JobControl, batch: int, arch: Architecture) -> None:
+    def __init__(self, control: JobControl, batch: int, arch: Architecture,
+                 previewer: Previewer = latents_to_preview) -> None:
         self.control, self.batch, self.arch, self.offset = control, batch, arch, 0
+        self.previewer = previewer
 
     def __call__(self, pipe: Any, step: int, timestep: Any, kwargs: dict) -> dict:
         done = self.offset + step + 1
         latents = kwargs.get("latents")
         preview = None
         if latents is not None and latents.shape[1] >= 4 and self.control.wants_preview(done):
-            preview = latents_to_preview(latents, self.arch)
+            preview = self.previewer(latents, self.arch)
         self.control.step(done, batch=self.batch, preview=preview)
         if self.control.should_stop():
             pipe._interrupt = True
@@ -166,6 +170,7 @@ class GenerationEngine:
         self.networks = networks
         self.styles = styles
         self.embeddings = embeddings
+        self.previewer: Previewer = latents_to_preview  # the show_progress_type setting may swap in TAESD
         self._encoders: dict[str, tuple[tuple, PromptEncoder]] = {}
 
     def hires_upscalers(self) -> list[str]:
@@ -259,7 +264,7 @@ class GenerationEngine:
             control.skipped.clear()
             seeds = all_seeds[batch * req.batch_size:(batch + 1) * req.batch_size]
             subseeds = all_subseeds[batch * req.batch_size:(batch + 1) * req.batch_size]
-            progress = _Progress(control, batch, loaded.architecture)
+            progress = _Progress(control, batch, loaded.architecture, self.previewer)
             if isinstance(encoded, Img2ImgRequest):
                 images = self._img2img_batch(loaded, encoded, seeds, progress, texts)
             else:

@@ -34,5 +34,10 @@ def latents_to_preview(latents: torch.Tensor, arch: Architecture, index: int = 0
         rgb = torch.einsum("chw,cr->rhw", latent, _SDXL_FACTORS) + _SDXL_BIAS[:, None, None]
     else:
         rgb = torch.einsum("chw,cr->rhw", latent, _SD_FACTORS)
-    array = ((rgb.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+    return rgb_to_image(rgb)
+
+
+def rgb_to_image(rgb: torch.Tensor) -> Image.Image:
+    """A (3, H, W) tensor in [-1, 1] as an RGB image."""
+    array = ((rgb.float().cpu().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
     return Image.fromarray(np.ascontiguousarray(array), "RGB")

@@ -1,0 +1,94 @@
+"""Settings tab and quick-settings bar actions as plain functions (tests call them directly)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipelines.context import AtelierContext
+from pipelines.models.manager import VAE_AUTOMATIC, VAE_NONE
+from pipelines.settings import Settings
+from webui import ui_actions as actions
+
+# The Settings tab, section by section (A1111 option names). Checkpoint, VAE and clip skip
+# live in the quick-settings bar on top instead, as A1111's default quicksettings.
+GROUPS: dict[str, list[str]] = {
+    "Saving images": ["samples_save", "samples_format", "enable_pnginfo"],
+    "Paths for saving": ["outdir_samples", "outdir_txt2img_samples", "outdir_img2img_samples",
+                         "outdir_extras_samples", "outdir_txt2img_grids", "outdir_img2img_grids", "outdir_save"],
+    "Live previews": ["live_previews_enable", "show_progress_every_n_steps", "show_progress_type"],
+    "Sampler defaults": ["default_sampler", "default_scheduler"],
+    "Memory": ["model_cache_gb"],
+}
+LABELS: dict[str, str] = {
+    "samples_save": "Always save all generated images",
+    "samples_format": "File format for images",
+    "enable_pnginfo": "Save generation parameters (infotext) in images",
+    "outdir_samples": "Output directory for images; if empty, <data-dir>/outputs",
+    "outdir_txt2img_samples": "Output directory for txt2img images",
+    "outdir_img2img_samples": "Output directory for img2img images",
+    "outdir_extras_samples": "Output directory for extras and face-swap images",
+    "outdir_txt2img_grids": "Output directory for txt2img grids",
+    "outdir_img2img_grids": "Output directory for img2img grids",
+    "outdir_save": "Directory for saving images using the Save button",
+    "live_previews_enable": "Show live previews of the image being generated",
+    "show_progress_every_n_steps": "Live preview every N sampling steps (0: off)",
+    "show_progress_type": "Live preview method",
+    "default_sampler": "Default sampling method",
+    "default_scheduler": "Default schedule type",
+    "model_cache_gb": "Model cache size (GB of RAM shared by every loaded model)",
+    "CLIP_stop_at_last_layers": "Clip skip",
+    "sd_vae": "SD VAE",
+}
+TAB_KEYS: list[str] = [key for keys in GROUPS.values() for key in keys]
+
+
+def tab_values(ctx: AtelierContext) -> list[Any]:
+    """Current values of the Settings tab's fields, in TAB_KEYS order."""
+    settings = ctx.settings
+    return [getattr(settings, key) for key in TAB_KEYS]
+
+
+def apply_tab(ctx: AtelierContext, values: dict[str, Any]) -> str:
+    """Validate and save the Settings tab's fields together (all or nothing), then use them."""
+    try:
+        ctx.settings_store.update(values)
+    except Exception as exc:
+        raise actions.UserError(actions.user_message(exc)) from exc
+    ctx.apply_settings()
+    return f"Settings saved to {ctx.settings_store.path}."
+
+
+def restore_defaults(ctx: AtelierContext) -> Settings:
+    """Every option back to its default, keeping the loaded checkpoint; the VAE goes back to
+    Automatic."""
+    checkpoint = ctx.settings.sd_model_checkpoint
+    ctx.settings_store.reset()
+    settings = ctx.settings_store.update({"sd_model_checkpoint": checkpoint})
+    ctx.queue.run("load-vae", lambda control: ctx.manager.set_vae(settings.sd_vae))
+    ctx.apply_settings()
+    return settings
+
+
+def vae_choices(ctx: AtelierContext) -> list[str]:
+    """The quick-settings VAE dropdown: Automatic, None, then every file of models/VAE."""
+    return [VAE_AUTOMATIC, VAE_NONE, *(vae.name for vae in ctx.catalog.vaes)]
+
+
+def select_vae(ctx: AtelierContext, choice: str) -> str:
+    """Use ``choice`` from now on (through the queue, after running jobs) and remember it."""
+    try:
+        choice = ctx.manager.check_vae(choice or VAE_AUTOMATIC)
+        ctx.queue.run("load-vae", lambda control: ctx.manager.set_vae(choice))
+    except Exception as exc:
+        raise actions.UserError(actions.user_message(exc)) from exc
+    ctx.settings_store.update({"sd_vae": choice})
+    return f"VAE: {choice}"
+
+
+def set_clip_skip(ctx: AtelierContext, value: float) -> str:
+    """Remember clip skip; the next generation uses it."""
+    try:
+        ctx.settings_store.update({"CLIP_stop_at_last_layers": int(value)})
+    except Exception as exc:
+        raise actions.UserError(actions.user_message(exc)) from exc
+    return f"Clip skip: {int(value)}"
