@@ -17,6 +17,7 @@ from pipelines.detect.library import DetectorLibrary
 from pipelines.device import DevicePolicy
 from pipelines.events import EventHub, ModelLoaded
 from pipelines.diffusion.engine import GenerationEngine
+from pipelines.diffusion.alwayson import AlwaysOnRegistry
 from pipelines.diffusion.taesd import make_previewer
 from pipelines.extras.upscalers import UpscalerCatalog
 from pipelines.jobs import JobQueue
@@ -110,8 +111,9 @@ class AtelierContext:
         self.writer = OutputWriter(self.outputs_dir, settings.samples_format, settings.enable_pnginfo,
                                    settings.output_folders())
         self.upscalers = UpscalerCatalog(config.models_dir, self.policy, self.cache)
+        self.alwayson = AlwaysOnRegistry()  # always-on scripts (extensions, face swap) hook the engine here
         self.engine = GenerationEngine(self.manager, self.writer, self.networks, self.styles, self.embeddings,
-                                       self.upscalers)
+                                       self.upscalers, self.alwayson)
         self.engine.previewer = make_previewer(settings.show_progress_type, config.models_dir, self.cache, self.policy)
         self.queue = JobQueue()
         self.detectors = DetectorLibrary(config.models_dir / "detectors", self.cache, self.policy)

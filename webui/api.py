@@ -54,7 +54,8 @@ _IGNORED_INFO_KEYS = frozenset({
     "duration", "progressive", "progression", "icc_profile", "chromaticity", "photoshop",
 })
 # Body fields the route decodes or derives itself instead of copying them into the request
-_DERIVED_FIELDS = frozenset({"init_images", "mask", "mask_blur", "sampler_name", "scheduler", "hr_upscaler"})
+_DERIVED_FIELDS = frozenset({"init_images", "mask", "mask_blur", "sampler_name", "scheduler", "hr_upscaler",
+                             "alwayson_scripts"})
 RESTORE_FACES_UNAVAILABLE = "restore_faces: no face restorer is installed yet; the images are not restored"
 INTERROGATE_UNAVAILABLE = (
     "interrogate: no captioning model (CLIP interrogator or DeepBooru) is installed, and Atelier never "
@@ -195,12 +196,25 @@ def _sampler_fields(body: Txt2ImgBody) -> dict[str, Any]:
     return {"sampler_name": spec.name, "scheduler": schedule}
 
 
-def _build_request(body: Txt2ImgBody, target: type[GenerationRequest], overrides: _Overrides,
+def _alwayson_scripts(ctx: AtelierContext, body: Txt2ImgBody, kind: str) -> dict[str, list[Any]]:
+    """A1111's ``alwayson_scripts: {name: {"args": [...]}}`` → checked ``{title: args}``."""
+    enabled = {}
+    for name, value in body.alwayson_scripts.items():
+        args = value.get("args", []) if isinstance(value, dict) else None
+        if not isinstance(args, list):
+            raise ApiError(422, f'alwayson_scripts.{name}: expected {{"args": [...]}}, got {value!r}')
+        enabled[name] = args
+    return ctx.alwayson.check(enabled, kind)
+
+
+def _build_request(ctx: AtelierContext, body: Txt2ImgBody, target: type[GenerationRequest], overrides: _Overrides,
                    **decoded: Any) -> GenerationRequest:
-    """The engine request: the body's A1111 fields, resolved names and decoded images."""
+    """The engine request: the body's A1111 fields, resolved names, decoded images and the
+    checked always-on scripts."""
     names = (set(type(body).model_fields) & set(target.model_fields)) - _DERIVED_FIELDS
     fields = body.model_dump(include=names)
     fields.update(_sampler_fields(body))
+    fields["alwayson_scripts"] = _alwayson_scripts(ctx, body, "img2img" if target is Img2ImgRequest else "txt2img")
     fields["hr_upscaler"] = body.hr_upscaler or "Latent"
     fields.update(overrides.fields)
     fields.update(decoded)
@@ -335,7 +349,7 @@ def sdapi_router(ctx: AtelierContext) -> APIRouter:
     def txt2img(body: Txt2ImgBody) -> GenerationResponse:
         body, warnings = apply_infotext(body, ctx.manager)
         overrides = _overrides(ctx, body)
-        request = _build_request(body, Txt2ImgRequest, overrides)
+        request = _build_request(ctx, body, Txt2ImgRequest, overrides)
         result = _generate(ctx, "txt2img", request, overrides, body)
         return _respond(ctx, result, body, body.model_dump(), warnings)
 
@@ -344,7 +358,7 @@ def sdapi_router(ctx: AtelierContext) -> APIRouter:
         body, warnings = apply_infotext(body, ctx.manager)
         decoded = _decode_img2img_inputs(body)
         overrides = _overrides(ctx, body)
-        request = _build_request(body, Img2ImgRequest, overrides, **decoded)
+        request = _build_request(ctx, body, Img2ImgRequest, overrides, **decoded)
         result = _generate(ctx, "img2img", request, overrides, body)
         parameters = body.model_dump()
         if not body.include_init_images:

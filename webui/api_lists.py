@@ -5,6 +5,7 @@ Clients populate their dropdowns from these, so the shapes follow A1111 exactly.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any, Optional
 
 import psutil
@@ -110,13 +111,21 @@ def lists_router(ctx: AtelierContext) -> APIRouter:
 
     @router.get("/scripts")
     def scripts() -> dict[str, list[str]]:
+        """Selectable scripts, then always-on ones (A1111 lists both, lower-case)."""
         names = [title.lower() for title in list_scripts()]
-        return {"txt2img": names, "img2img": names}
+        always = ctx.alwayson.scripts
+        return {"txt2img": names + [s.title.lower() for s in always if s.txt2img],
+                "img2img": names + [s.title.lower() for s in always if s.img2img]}
 
     @router.get("/script-info")
     def script_info() -> list[dict[str, Any]]:
-        return [{"name": title.lower(), "is_alwayson": False, "is_img2img": is_img2img, "args": []}
-                for title in list_scripts() for is_img2img in (False, True)]
+        selectable = [{"name": title.lower(), "is_alwayson": False, "is_img2img": is_img2img, "args": []}
+                      for title in list_scripts() for is_img2img in (False, True)]
+        always = [{"name": s.title.lower(), "is_alwayson": True, "is_img2img": is_img2img,
+                   "args": [asdict(a) for a in s.args]}
+                  for s in ctx.alwayson.scripts for is_img2img in (False, True)
+                  if (s.img2img if is_img2img else s.txt2img)]
+        return selectable + always
 
     @router.post("/unload-checkpoint")
     def unload_checkpoint() -> None:

@@ -18,6 +18,7 @@ from PIL import Image
 
 from pipelines import __version__
 from pipelines.diffusion import images as imgops
+from pipelines.diffusion.alwayson import AlwaysOnRegistry, ImageInfo
 from pipelines.diffusion.infotext import format_infotext, generation_params
 from pipelines.diffusion.preview import latents_to_preview
 from pipelines.diffusion.request import (
@@ -163,8 +164,9 @@ class GenerationEngine:
 
     def __init__(self, manager: ModelManager, writer: OutputWriter, networks: Optional[NetworkManager] = None,
                  styles: Optional[StyleDatabase] = None, embeddings: Optional[EmbeddingDatabase] = None,
-                 upscalers: Optional[UpscalerCatalog] = None) -> None:
+                 upscalers: Optional[UpscalerCatalog] = None, alwayson: Optional[AlwaysOnRegistry] = None) -> None:
         self.manager = manager
+        self.alwayson = alwayson if alwayson is not None else AlwaysOnRegistry()
         self.upscalers = upscalers
         self.writer = writer
         self.networks = networks
@@ -241,6 +243,7 @@ class GenerationEngine:
     def _run(self, req: GenerationRequest, control: JobControl, kind: str) -> GenerationResult:
         started = time.perf_counter()
         resolve_sampler(req.sampler_name, req.scheduler)  # fail fast, before loading anything
+        req = self.alwayson.before_generation(req)
         loaded = self.manager.checkpoint(req.checkpoint)
         info = loaded.info
         req, encoded, warnings = self.prepare_prompts(loaded, req)
@@ -276,6 +279,7 @@ class GenerationEngine:
             for image, s, sub in zip(images, seeds, subseeds):
                 self._collect(result, loaded, req, kind, image, s, sub)
         result.interrupted = result.interrupted or control.interrupted.is_set()
+        self.alwayson.after_generation(result)
         result.seconds = time.perf_counter() - started
         return result
 
@@ -290,6 +294,7 @@ class GenerationEngine:
 
     def _collect(self, result: GenerationResult, loaded: LoadedCheckpoint, req: GenerationRequest, kind: str,
                  image: Image.Image, seed: int, subseed: int) -> None:
+        image = self.alwayson.postprocess_image(image, ImageInfo(kind, req, seed, len(result.images)), result.warnings)
         info = loaded.info
         params = generation_params(
             req, seed=seed, subseed=subseed, model_name=info.stem, model_hash=info.shorthash,

@@ -73,6 +73,8 @@ class GenerationRequest(BaseModel):
     vae: Optional[str] = None
     save_images: bool = True
     extra: dict[str, Any] = Field(default_factory=dict, description="Additional infotext entries")
+    alwayson_scripts: dict[str, list[Any]] = Field(
+        default_factory=dict, description="Always-on scripts to run: name → positional args (ctx.alwayson)")
 
     @field_validator("width", "height", "seed_resize_from_h", "seed_resize_from_w", mode="before")
     @classmethod

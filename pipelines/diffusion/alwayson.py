@@ -1,0 +1,164 @@
+"""Always-on scripts: code that runs inside every generation that enables it (A1111's
+``AlwaysVisible`` scripts, e.g. a face swap applied to each generated image).
+
+The registry is ``ctx.alwayson`` (one per :class:`~pipelines.context.AtelierContext`, handed to
+the engine; there is no module-level registry). A request enables scripts by name with
+positional arguments: ``GenerationRequest.alwayson_scripts = {"face swap": [arg0, arg1, …]}``
+(the API's ``alwayson_scripts: {name: {"args": [...]}}``). Only enabled scripts run.
+
+Writing one (the interface the Extensions API and the Faces engine build on)::
+
+    class Tint(AlwaysOnScript):
+        title = "Tint"                        # matched case-insensitively; API lists it lower-case
+        args = (ScriptArg("red", 0, 0, 255),)  # described by GET /sdapi/v1/script-info
+
+        def check_args(self, args): ...        # ValueError → HTTP 422 before the job is queued
+        def before_generation(self, request, args):  # may return a changed request
+            return request.model_copy(update={"extra": {**request.extra, "Tint": args[0]}})
+        def postprocess_image(self, image, info, args):  # each image, before infotext and saving
+            return image
+        def after_generation(self, result, args): ...   # once per engine job, with every image
+
+    unregister = ctx.alwayson.register(Tint())
+
+Hooks run in registration order. ``check_args`` and ``before_generation`` errors fail the
+request (they are about its arguments); an error in ``postprocess_image`` or
+``after_generation`` is logged and reported in the result's ``warnings``, and the image is
+kept unchanged, so one broken script never loses a generation.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence
+
+from PIL import Image
+
+if TYPE_CHECKING:
+    from pipelines.diffusion.engine import GenerationResult
+    from pipelines.diffusion.request import GenerationRequest
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ScriptArg:
+    """One positional argument, as A1111's script-info describes a UI control."""
+
+    label: str
+    value: Any = None
+    minimum: Optional[float] = None
+    maximum: Optional[float] = None
+    step: Optional[float] = None
+    choices: Optional[Sequence[str]] = None
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What ``postprocess_image`` knows about the image it may change."""
+
+    kind: str  # "txt2img" or "img2img"
+    request: "GenerationRequest"
+    seed: int
+    index: int  # position in the job's images
+
+
+class AlwaysOnScript:
+    """Base class: override the hooks you need; the defaults change nothing."""
+
+    title: str = ""
+    txt2img: bool = True
+    img2img: bool = True
+    args: Sequence[ScriptArg] = ()
+
+    def check_args(self, args: list[Any]) -> None:
+        """Raise ValueError for arguments this script cannot use."""
+
+    def before_generation(self, request: "GenerationRequest", args: list[Any]) -> "GenerationRequest":
+        return request
+
+    def postprocess_image(self, image: Image.Image, info: ImageInfo, args: list[Any]) -> Image.Image:
+        return image
+
+    def after_generation(self, result: "GenerationResult", args: list[Any]) -> None:
+        return None
+
+
+class AlwaysOnRegistry:
+    """The always-on scripts of one context, and the hook calls the engine makes."""
+
+    def __init__(self) -> None:
+        self._scripts: list[AlwaysOnScript] = []
+        self._lock = threading.Lock()
+
+    def register(self, script: AlwaysOnScript) -> Callable[[], None]:
+        """Add ``script``; returns a function that removes it. ValueError on a duplicate title."""
+        if not script.title.strip():
+            raise ValueError("an always-on script needs a title")
+        with self._lock:
+            if any(s.title.casefold() == script.title.casefold() for s in self._scripts):
+                raise ValueError(f"an always-on script called {script.title!r} is already registered")
+            self._scripts.append(script)
+
+        def unregister() -> None:
+            with self._lock:
+                if script in self._scripts:
+                    self._scripts.remove(script)
+
+        return unregister
+
+    @property
+    def scripts(self) -> list[AlwaysOnScript]:
+        with self._lock:
+            return list(self._scripts)
+
+    def find(self, name: str) -> AlwaysOnScript:
+        for script in self.scripts:
+            if script.title.casefold() == name.strip().casefold():
+                return script
+        raise ValueError(f"always-on script {name} not found")  # A1111's wording
+
+    def check(self, enabled: Mapping[str, Sequence[Any]], kind: str) -> dict[str, list[Any]]:
+        """``enabled`` with every name known and usable for ``kind``, and every script's
+        arguments accepted; ValueError naming the first problem."""
+        checked: dict[str, list[Any]] = {}
+        for name, args in enabled.items():
+            script = self.find(name)
+            if not (script.txt2img if kind == "txt2img" else script.img2img):
+                raise ValueError(f"always-on script {script.title} does not support {kind}")
+            script.check_args(list(args))
+            checked[script.title] = list(args)
+        return checked
+
+    # -- hooks the engine calls -----------------------------------------------------------------
+    def _enabled(self, request: "GenerationRequest") -> list[tuple[AlwaysOnScript, list[Any]]]:
+        return [(self.find(name), list(args)) for name, args in request.alwayson_scripts.items()]
+
+    def before_generation(self, request: "GenerationRequest") -> "GenerationRequest":
+        for script, args in self._enabled(request):
+            request = script.before_generation(request, args)
+        return request
+
+    def postprocess_image(self, image: Image.Image, info: ImageInfo, warnings: list[str]) -> Image.Image:
+        for script, args in self._enabled(info.request):
+            try:
+                image = script.postprocess_image(image, info, args)
+            except Exception as exc:  # noqa: BLE001 - keep the image, report the script
+                log.exception("always-on script %s failed on an image", script.title)
+                _warn(warnings, f"{script.title}: {exc or type(exc).__name__}")
+        return image
+
+    def after_generation(self, result: "GenerationResult") -> None:
+        for script, args in self._enabled(result.request):
+            try:
+                script.after_generation(result, args)
+            except Exception as exc:  # noqa: BLE001
+                log.exception("always-on script %s failed after the generation", script.title)
+                _warn(result.warnings, f"{script.title}: {exc or type(exc).__name__}")
+
+
+def _warn(warnings: list[str], text: str) -> None:
+    if text not in warnings:
+        warnings.append(text)
