@@ -16,6 +16,7 @@ from pipelines.context import AtelierContext
 from pipelines.models.library import ModelKind
 from tests.factory_networks import build_kohya_lora
 from tests.file_server import ServedFile, file_server
+from webui import model_cards
 from webui import models_actions as models
 from webui import ui_actions as actions
 
@@ -167,6 +168,7 @@ def test_download_from_the_tab_lands_in_the_catalog(ctx: AtelierContext, tiny_mo
                                      sha256=hashlib.sha256(data).hexdigest())
         task.wait(30)
     assert "Downloaded" in models.download_status(task) and task.path.parent.name == "Lora"
+    assert 'value="1.0000"' in model_cards.progress_html(task.fraction, models.download_status(task))
     assert "web-lora" in models.cards_html(ctx, ModelKind.LORA, "web-lora")
     with pytest.raises(actions.UserError, match="only http"):
         models.start_download(ctx, "file:///etc/passwd", "LoRA")

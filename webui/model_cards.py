@@ -39,6 +39,7 @@ DETAILS_CSS = """
 .model-details td { overflow-wrap: anywhere; }
 .model-details th { text-align: left; padding-right: 1em; }
 """
+PROGRESS_CSS = ".download-progress progress { width: 100%; height: 1em; }"
 # Event delegation: one listener survives every re-render of the grid.
 CARDS_JS = """
 element.addEventListener('click', (event) => {
@@ -101,6 +102,12 @@ def details_html(card: ModelCard, models_dir: Path, summary: Optional[TrainingSu
         tags = ", ".join(f"{esc(tag)} ({count})" for tag, count in summary.top_tags)
         parts.append(f"<p><b>Top training tags:</b> {tags}</p>")
     return f'<div class="model-details">{"".join(parts)}</div>'
+
+
+def progress_html(fraction: Optional[float], text: str) -> str:
+    """A progress bar (indeterminate while the size is unknown) over one line of status."""
+    bar = f'<progress max="1" value="{fraction:.4f}"></progress>' if fraction is not None else "<progress></progress>"
+    return f'<div class="download-progress">{bar}<p>{html.escape(text)}</p></div>'
 
 
 def _size(path: Path) -> str:

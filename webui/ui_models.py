@@ -5,6 +5,7 @@ Layout and wiring only; what the controls do is in :mod:`webui.models_actions`.
 
 from __future__ import annotations
 
+import html
 from typing import Any, Iterator, Optional
 
 import gradio as gr
@@ -76,36 +77,40 @@ def models_tab(ctx: AtelierContext, checkpoint: gr.Dropdown, demo: gr.Blocks) ->
 
     search.change(render, search, grids, queue=False, show_progress="hidden")
     timer.tick(poll_hashes, search, [*grids, timer], show_progress="hidden")
-    refresh.click(refresh_fn, search, [*grids, checkpoint, hint, timer])
+    refresh.click(refresh_fn, search, [*grids, checkpoint, hint, timer], show_progress_on=grids)
     for grid in grids:
-        grid.click(click_fn, prompt, [details, checkpoint, notice, prompt])
+        grid.click(click_fn, prompt, [details, checkpoint, notice, prompt], show_progress_on=details)
 
-    def download_fn(url: str, kind: str, filename: str, sha256: str, query: str,
-                    progress: gr.Progress = gr.Progress()) -> Iterator[list[Any]]:
+    def download_fn(url: str, kind: str, filename: str, sha256: str, query: str) -> Iterator[list[Any]]:
+        """Poll the background download and redraw its progress bar until it ends."""
         try:
             task = models.start_download(ctx, url, kind, filename, sha256)
         except actions.UserError as exc:
             raise gr.Error(str(exc)) from exc
         unchanged = [gr.update()] * (len(grids) + 1)
+        yield [task.id, model_cards.progress_html(task.fraction, models.download_status(task)), *unchanged]
         while not task.finished.wait(DOWNLOAD_POLL_S):
-            progress(task.fraction or 0.0, desc=models.download_status(task))
-            yield [task.id, models.download_status(task), *unchanged]
+            yield [task.id, model_cards.progress_html(task.fraction, models.download_status(task)), *unchanged]
+        text = models.download_status(task)
         if task.state is not DownloadState.DONE:
-            raise gr.Error(models.download_status(task))
+            gr.Warning(text)
+            yield [task.id, f"<p>{html.escape(text)}</p>", *unchanged]
+            return
         gr.Info(f"Downloaded {task.path.name}")
-        yield [task.id, models.download_status(task), *render(query), _checkpoint_choices(ctx)[0]]
+        yield [task.id, f"<p>{html.escape(text)}</p>", *render(query), _checkpoint_choices(ctx)[0]]
 
-    def cancel_fn(task_id: str) -> str:
+    def cancel_fn(task_id: str) -> None:
+        """Stop this session's download; its .part file stays, so Download resumes it."""
         task = ctx.downloads.get(task_id) if task_id else None
         if task is None or task.finished.is_set():
-            return "No download is running."
-        task.cancel()
-        return "Cancelling… start the same download again to resume it."
+            gr.Info("No download is running.")
+        else:
+            task.cancel()
 
     download["start"].click(download_fn, [download["url"], download["kind"], download["filename"], download["sha256"],
                                           search], [download["task"], download["status"], *grids, checkpoint],
-                            concurrency_limit=None)
-    download["cancel"].click(cancel_fn, download["task"], download["status"], queue=False)
+                            concurrency_limit=None, show_progress="hidden")
+    download["cancel"].click(cancel_fn, download["task"], None, queue=False)
 
 
 def _download_controls() -> dict[str, Any]:
@@ -118,6 +123,6 @@ def _download_controls() -> dict[str, Any]:
     with gr.Row():
         start = gr.Button("Download", variant="primary", elem_id="models_dl_start")
         cancel = gr.Button("Cancel", elem_id="models_dl_cancel")
-    status = gr.Markdown(elem_id="models_dl_status")
+    status = gr.HTML(elem_id="models_dl_status", css_template=model_cards.PROGRESS_CSS)
     return dict(url=url, kind=kind, filename=filename, sha256=sha256, start=start, cancel=cancel, status=status,
                 task=gr.State(""))

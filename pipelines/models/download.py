@@ -270,7 +270,7 @@ def _transfer(task: DownloadTask, response, part: Path, offset: int) -> None:  #
             if task.cancelled.is_set():
                 raise DownloadCancelled(f"cancelled at {task.done_bytes} bytes; start it again to resume")
             try:
-                chunk = response.read(CHUNK)
+                chunk = response.read1(CHUNK)  # what has arrived: progress and cancel stay live
             except (OSError, ValueError, http.client.HTTPException) as exc:  # IncompleteRead, reset…
                 log.info("download of %s dropped: %s", task.request.url, exc)
                 chunk = b""
