@@ -109,7 +109,7 @@ class AtelierContext:
         self.downloads = DownloadManager(config.models_dir, on_complete=lambda path: self.library.refresh())
         self.styles = StyleDatabase.in_data_dir(config.data_dir)
         self.writer = OutputWriter(self.outputs_dir, settings.samples_format, settings.enable_pnginfo,
-                                   settings.output_folders())
+                                   settings.output_folders(), settings.provenance_marks)
         self.upscalers = UpscalerCatalog(config.models_dir, self.policy, self.cache)
         self.alwayson = AlwaysOnRegistry()  # always-on scripts (extensions, face swap) hook the engine here
         self.engine = GenerationEngine(self.manager, self.writer, self.networks, self.styles, self.embeddings,
@@ -157,6 +157,7 @@ class AtelierContext:
         self.writer.save_infotext = s.enable_pnginfo
         self.writer.folders = s.output_folders()
         self.engine.previewer = make_previewer(s.show_progress_type, self.config.models_dir, self.cache, self.policy)
+        self.writer.provenance_marks = s.provenance_marks
         self.cache.budget_bytes = int(s.model_cache_gb * (1 << 30))
         self.manager.preferred = s.sd_model_checkpoint
 

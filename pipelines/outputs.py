@@ -1,4 +1,9 @@
-"""Writing generated images: numbered names, infotext in the file, atomic writes."""
+"""Writing generated images: numbered names, infotext and provenance in the file, atomic writes.
+
+Every image Atelier writes passes through :class:`OutputWriter` (txt2img, img2img, grids,
+extras, faces): this is where the invisible provenance marks are applied and the provenance
+record is stored, so no feature can forget them.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,14 @@ import threading
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Iterable, Mapping, Optional
 
 from PIL import Image, PngImagePlugin
 
 from pipelines.fileio import atomic_open
+from pipelines.provenance.metadata import png_chunks, read_record, xmp_packet
+from pipelines.provenance.record import ProvenanceRecord, Source
+from pipelines.provenance.stamp import Stamped, stamp
 
 FORMATS = ("png", "jpg", "webp")
 _EXIF_IFD = 0x8769
@@ -26,10 +34,14 @@ def _slug(text: str, limit: int = 80) -> str:
     return text[:limit].rstrip(" .")
 
 
-def encode_image(image: Image.Image, fmt: str, infotext: Optional[str], metadata: Mapping[str, str]) -> tuple[bytes, str]:
-    """Encode ``image`` with the infotext where A1111 puts it (PNG text / EXIF UserComment)."""
+def encode_image(image: Image.Image, fmt: str, infotext: Optional[str], metadata: Mapping[str, str],
+                 record: Optional[ProvenanceRecord] = None) -> tuple[bytes, str]:
+    """Encode ``image`` with the infotext where A1111 puts it (PNG text / EXIF UserComment)
+    and the provenance record (``record``, else the one a stamp attached to the image) in a
+    PNG iTXt chunk + XMP, or XMP for JPEG / WebP."""
     import io
 
+    record = record or read_record(image)
     buffer = io.BytesIO()
     if fmt == "png":
         info = PngImagePlugin.PngInfo()
@@ -37,29 +49,34 @@ def encode_image(image: Image.Image, fmt: str, infotext: Optional[str], metadata
             info.add_text("parameters", infotext)
         for key, value in metadata.items():
             info.add_text(key, value)
+        for key, value in (png_chunks(record) if record else {}).items():
+            info.add_itxt(key, value)
         image.save(buffer, format="PNG", pnginfo=info)
         return buffer.getvalue(), ".png"
     exif = Image.Exif()
     if infotext:
         exif.get_ifd(_EXIF_IFD)[_USER_COMMENT] = b"UNICODE\0" + infotext.encode("utf-16be")
+    xmp = {"xmp": xmp_packet(record).encode("utf-8")} if record else {}
     if fmt == "jpg":
-        image.convert("RGB").save(buffer, format="JPEG", quality=95, exif=exif.tobytes())
+        image.convert("RGB").save(buffer, format="JPEG", quality=95, exif=exif.tobytes(), **xmp)
         return buffer.getvalue(), ".jpg"
     if fmt == "webp":
-        image.save(buffer, format="WEBP", quality=95, exif=exif.tobytes())
+        image.save(buffer, format="WEBP", quality=95, exif=exif.tobytes(), **xmp)
         return buffer.getvalue(), ".webp"
     raise ValueError(f"unknown image format {fmt!r}; use one of {', '.join(FORMATS)}")
 
 
 @dataclass
 class OutputWriter:
-    """Saves images under ``<root>/<kind>-images/<date>/NNNNN-seed-prompt.ext``."""
+    """Saves images under ``<root>/<kind>-images/<date>/NNNNN-seed-prompt.ext``, each stamped
+    with the provenance marks (unless ``provenance_marks`` is off) and record."""
 
     root: Path
     fmt: str = "png"
     save_infotext: bool = True
     # Per-folder overrides keyed "<kind>-images" / "<kind>-grids" (A1111's outdir_* settings)
     folders: dict[str, Path] = field(default_factory=dict)
+    provenance_marks: bool = True
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def base_folder(self, name: str) -> Path:
@@ -72,6 +89,13 @@ class OutputWriter:
     def grid_folder(self, kind: str) -> Path:
         return self.base_folder(f"{kind}-grids") / date.today().isoformat()
 
+    def stamp(self, image: Image.Image, operation: str, infotext: Optional[str] = None,
+              sources: Iterable[Source] = ()) -> Stamped:
+        """Mark ``image`` and build its provenance record, once. Callers that also show or
+        return the image (the engine's gallery and API results) stamp first and then
+        :meth:`save_stamped`, so what users see is what is on disk."""
+        return stamp(image, operation, infotext=infotext, sources=sources, marks=self.provenance_marks)
+
     def save(
         self,
         image: Image.Image,
@@ -81,41 +105,62 @@ class OutputWriter:
         prompt: str,
         infotext: Optional[str],
         metadata: Optional[Mapping[str, str]] = None,
+        operation: Optional[str] = None,
+        sources: Iterable[Source] = (),
     ) -> Path:
-        """Save one generated image as ``NNNNN-seed-prompt.ext``."""
+        """Stamp and save one image as ``NNNNN-seed-prompt.ext``; ``operation`` (default
+        ``kind``) and the ``sources`` it was made from go into the provenance record."""
+        stamped = self.stamp(image, operation or kind, infotext, sources)
+        return self.save_stamped(stamped, kind, seed=seed, prompt=prompt, metadata=metadata)
+
+    def save_stamped(self, stamped: Stamped, kind: str, *, seed: int, prompt: str,
+                     metadata: Optional[Mapping[str, str]] = None) -> Path:
+        """Save an image :meth:`stamp` already marked, as ``NNNNN-seed-prompt.ext``."""
         slug = _slug(prompt)
-        return self._write(self.folder(kind), f"{seed}-{slug}" if slug else str(seed), image, infotext, metadata)
+        return self._write(self.folder(kind), f"{seed}-{slug}" if slug else str(seed), stamped, metadata)
 
     def save_named(self, image: Image.Image, kind: str, name: str, *, infotext: Optional[str],
-                   metadata: Optional[Mapping[str, str]] = None) -> Path:
-        """Save a processed image as ``<kind>-images/<date>/NNNNN-<name>.ext`` (the Extras tab
-        keeps the input's name, as A1111)."""
-        return self._write(self.folder(kind), _slug(name) or kind, image, infotext, metadata)
+                   metadata: Optional[Mapping[str, str]] = None, sources: Iterable[Source] = ()) -> Path:
+        """Stamp and save a processed image as ``<kind>-images/<date>/NNNNN-<name>.ext`` (the
+        Extras tab keeps the input's name, as A1111); ``sources`` are hashed into its record."""
+        return self._write(self.folder(kind), _slug(name) or kind, self.stamp(image, kind, infotext, sources), metadata)
 
     def save_grid(self, image: Image.Image, kind: str, infotext: Optional[str], label: str = "grid") -> Path:
         """Save a script's grid as ``<kind>-grids/<date>/NNNNN-<label>.ext`` (A1111's grid folder)."""
-        return self._write(self.grid_folder(kind), label, image, infotext, None)
+        return self._write(self.grid_folder(kind), label, self.stamp(image, f"{kind}-grid", infotext), None)
 
-    def save_labeled(self, image: Image.Image, folder: str, label: str, infotext: Optional[str]) -> Path:
-        """Save a non-generated output (a face swap, ...) as ``<folder>/<date>/NNNNN-<label>.ext``."""
-        return self._write(self.base_folder(folder) / date.today().isoformat(), _slug(label) or "image", image,
-                           infotext, None)
+    def save_labeled(self, image: Image.Image, folder: str, label: str, infotext: Optional[str], *,
+                     operation: Optional[str] = None, sources: Iterable[Source] = ()) -> Path:
+        """Stamp and save a non-generated output (a face swap, ...) as
+        ``<folder>/<date>/NNNNN-<label>.ext``; ``operation`` defaults to ``folder``."""
+        stamped = self.stamp(image, operation or folder, infotext, sources)
+        return self._write(self.base_folder(folder) / date.today().isoformat(), _slug(label) or "image", stamped, None)
 
     def save_numbered(self, image: Image.Image, folder: Path, label: str, infotext: Optional[str]) -> Path:
         """Save into any ``folder`` as ``NNNNN-<label>.ext`` (the "Save" button's saved/ folder)."""
-        return self._write(folder, label, image, infotext, None)
+        return self._write(folder, label, self._saved_again(image, "saved", infotext), None)
 
     def save_exactly(self, image: Image.Image, folder: Path, stem: str, infotext: Optional[str]) -> Path:
         """Save as exactly ``<folder>/<stem>.ext``, replacing it (img2img batch keeps input names)."""
-        data, ext = encode_image(image, self.fmt, infotext if self.save_infotext else None, {})
+        stamped = self._saved_again(image, "img2img", infotext)
+        data, ext = encode_image(stamped.image, self.fmt, stamped.infotext if self.save_infotext else None, {},
+                                 stamped.record)
         path = folder / f"{stem}{ext}"
         with atomic_open(path, "wb") as handle:
             handle.write(data)
         return path
 
-    def _write(self, folder: Path, suffix: str, image: Image.Image, infotext: Optional[str],
-               metadata: Optional[Mapping[str, str]]) -> Path:
-        data, ext = encode_image(image, self.fmt, infotext if self.save_infotext else None, metadata or {})
+    def _saved_again(self, image: Image.Image, operation: str, infotext: Optional[str]) -> Stamped:
+        """An engine result (already stamped: its record rides in ``image.info``) keeps its
+        marks and record; anything else is stamped as ``operation``."""
+        record = read_record(image)
+        if record is None:
+            return self.stamp(image, operation, infotext)
+        return Stamped(image, record, infotext)
+
+    def _write(self, folder: Path, suffix: str, stamped: Stamped, metadata: Optional[Mapping[str, str]]) -> Path:
+        infotext = stamped.infotext if self.save_infotext else None
+        data, ext = encode_image(stamped.image, self.fmt, infotext, metadata or {}, stamped.record)
         with self._lock:
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / f"{self._next_number(folder):05d}-{suffix}{ext}"

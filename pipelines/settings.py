@@ -44,6 +44,7 @@ class Settings(BaseModel):
     default_sampler: str = "DPM++ 2M"
     default_scheduler: str = "Automatic"
     img2img_fix_steps: bool = False
+    provenance_marks: bool = Field(True, description="Invisible SDXL + Atelier watermarks in every output")
     faces_notice_acknowledged: bool = Field(False, description="The Faces tab's responsible-use notice was read")
 
     def output_folders(self) -> dict[str, Path]:

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 from typing import Mapping, Optional
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from pipelines.imagefile import UnreadableImage, open_image_bytes
 from pipelines.outputs import encode_image
-
-MAX_PIXELS = 8192 * 8192
-# What Pillow raises on bytes that are not a (complete, sane) image.
-_DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
 
 
 class ImageDecodeError(ValueError):
@@ -28,8 +24,8 @@ def _payload(data: str) -> str:
     return data
 
 
-def decode_image(data: str, field: str) -> Image.Image:
-    """Decode a bare base64 string or a data URL into a loaded PIL image."""
+def decode_base64(data: str, field: str) -> bytes:
+    """The file bytes in a bare base64 string or a data URL (what a client uploaded)."""
     if not isinstance(data, str) or not data.strip():
         raise ImageDecodeError(f"{field}: empty image data")
     try:
@@ -38,16 +34,20 @@ def decode_image(data: str, field: str) -> Image.Image:
         raise ImageDecodeError(f"{field}: not valid base64 ({exc})") from exc
     if not raw:
         raise ImageDecodeError(f"{field}: not valid base64 (no data)")
+    return raw
+
+
+def open_image(raw: bytes, field: str) -> Image.Image:
+    """Decode file bytes into a loaded PIL image, refusing oversized images."""
     try:
-        image = Image.open(io.BytesIO(raw))
-        if image.width * image.height > MAX_PIXELS:
-            raise ImageDecodeError(f"{field}: image too large ({image.width}x{image.height})")
-        image.load()
-    except ImageDecodeError:
-        raise
-    except _DECODE_ERRORS as exc:
-        raise ImageDecodeError(f"{field}: not a decodable image ({str(exc) or type(exc).__name__})") from exc
-    return image
+        return open_image_bytes(raw)
+    except UnreadableImage as exc:
+        raise ImageDecodeError(f"{field}: {exc}") from exc
+
+
+def decode_image(data: str, field: str) -> Image.Image:
+    """Decode a bare base64 string or a data URL into a loaded PIL image."""
+    return open_image(decode_base64(data, field), field)
 
 
 def encode_png_base64(image: Image.Image, infotext: Optional[str],

@@ -12,7 +12,7 @@ from webui import ui_actions as actions
 # The Settings tab, section by section (A1111 option names). Checkpoint, VAE and clip skip
 # live in the quick-settings bar on top instead, as A1111's default quicksettings.
 GROUPS: dict[str, list[str]] = {
-    "Saving images": ["samples_save", "samples_format", "enable_pnginfo"],
+    "Saving images": ["samples_save", "samples_format", "enable_pnginfo", "provenance_marks"],
     "Paths for saving": ["outdir_samples", "outdir_txt2img_samples", "outdir_img2img_samples",
                          "outdir_extras_samples", "outdir_txt2img_grids", "outdir_img2img_grids", "outdir_save"],
     "Live previews": ["live_previews_enable", "show_progress_every_n_steps", "show_progress_type"],
@@ -23,6 +23,7 @@ LABELS: dict[str, str] = {
     "samples_save": "Always save all generated images",
     "samples_format": "File format for images",
     "enable_pnginfo": "Save generation parameters (infotext) in images",
+    "provenance_marks": "Invisible provenance marks in every output (SDXL-compatible + Atelier watermarks)",
     "outdir_samples": "Output directory for images; if empty, <data-dir>/outputs",
     "outdir_txt2img_samples": "Output directory for txt2img images",
     "outdir_img2img_samples": "Output directory for img2img images",

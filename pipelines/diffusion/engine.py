@@ -159,6 +159,13 @@ class _Texts:
         return ti_hashes([e for enc in self.used.values() for e in enc.used_embeddings])
 
 
+def _source_images(req: GenerationRequest) -> list[Image.Image]:
+    """The pictures an output was made from (init images, mask): hashed into its provenance."""
+    if not isinstance(req, Img2ImgRequest):
+        return []
+    return [*req.init_images, *([req.mask] if req.mask is not None else [])]
+
+
 class GenerationEngine:
     """Runs txt2img / img2img / inpaint requests on the manager's current checkpoint."""
 
@@ -301,13 +308,14 @@ class GenerationEngine:
             vae_name=loaded.vae.name if loaded.vae else None, vae_hash=None, version=VERSION,
             extra=req.extra,
         )
-        text = format_infotext(req.prompt, req.negative_prompt, params)
-        result.images.append(image)
+        stamped = self.writer.stamp(image, kind, format_infotext(req.prompt, req.negative_prompt, params),
+                                    _source_images(req))
+        result.images.append(stamped.image)
         result.seeds.append(seed)
         result.subseeds.append(subseed)
-        result.infotexts.append(text)
+        result.infotexts.append(stamped.infotext)
         if req.save_images:
-            result.paths.append(self.writer.save(image, kind, seed=seed, prompt=req.prompt, infotext=text))
+            result.paths.append(self.writer.save_stamped(stamped, kind, seed=seed, prompt=req.prompt))
 
     # -- pipeline calls --------------------------------------------------------------------
     def _common_kwargs(self, loaded: LoadedCheckpoint, req: GenerationRequest, seeds: Sequence[int],

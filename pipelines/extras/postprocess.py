@@ -94,6 +94,7 @@ def run_extras(catalog: UpscalerCatalog, writer: OutputWriter, images: Sequence[
         if save:
             metadata = {"postprocessing": text} if text else {}
             result.paths.append(writer.save_named(upscaled, KIND, Path(name).stem or "image",
-                                                  infotext=read_infotext(image), metadata=metadata))
+                                                  infotext=read_infotext(image), metadata=metadata,
+                                                  sources=[image]))
         control.step(index + 1)
     return result
