@@ -259,3 +259,12 @@ def test_detect_route(ctx: AtelierContext, marked_png: Path) -> None:
     assert bad.status_code == 422 and "not a decodable image" in bad.json()["detail"]
     missing = client.post("/atelier/v1/detect", json={})
     assert missing.status_code == 422
+
+
+def test_saving_an_engine_result_again_keeps_its_record_and_marks(tmp_path: Path) -> None:
+    writer = OutputWriter(tmp_path)
+    stamped = writer.stamp(photo(), "txt2img", INFOTEXT)
+    path = writer.save_numbered(stamped.image, tmp_path / "saved", "5", INFOTEXT)
+    saved = Image.open(path)
+    assert read_record(saved) == stamped.record
+    assert np.array_equal(np.asarray(saved.convert("RGB")), np.asarray(stamped.image))
