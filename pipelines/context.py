@@ -31,6 +31,7 @@ from pipelines.models.manager import ModelManager
 from pipelines.networks.embeddings import EmbeddingDatabase, embedding_folders
 from pipelines.networks.lora import AddnetHashCache, LoraCatalog, NetworkHasher, NetworkManager, lora_folders
 from pipelines.outputs import OutputWriter
+from pipelines.scripts.registry import ScriptRegistry
 from pipelines.settings import Settings, SettingsStore
 from pipelines.styles import StyleDatabase
 
@@ -118,6 +119,7 @@ class AtelierContext:
         self.queue = JobQueue()
         self.detectors = DetectorLibrary(config.models_dir / "detectors", self.cache, self.policy)
         self.events = EventHub()
+        self.scripts = ScriptRegistry()
         self.manager.on_model_loaded.append(
             lambda loaded: self.events.emit("model_loaded", ModelLoaded(loaded.info.title, loaded.architecture.label)))
         if settings.sd_vae:

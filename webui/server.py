@@ -36,6 +36,8 @@ def create_app(ctx: "AtelierContext", *, api: bool = True, webui: bool = True,
     app.state.ctx = ctx
     from webui.api_extensions import extensions_router
 
+    if extensions is None:
+        extensions = builtin_extensions(ctx)
     routers = [extensions_router(extensions)] if api else []
     routers += extensions.routers if extensions else []
     register_api(app, ctx, mount_sdapi=api, api_auth=api_auth, extra_routers=routers)
@@ -56,13 +58,24 @@ def _version() -> str:
 
 
 def load_extensions(ctx: "AtelierContext", args: argparse.Namespace) -> "ExtensionHost":
-    """Discover and load the extensions of ``--extensions-dir`` (broken ones are reported, not fatal)."""
+    """Discover and load the built-in extensions and those of ``--extensions-dir`` (broken ones
+    are reported, not fatal)."""
     from webui.extensions.host import ExtensionHost
     from webui.extensions.state import ExtensionState
 
-    host = ExtensionHost([args.extensions_dir.resolve()], ExtensionState(ctx.config.data_dir / "extensions.json"),
-                         ctx.events, disable_all=args.disable_all_extensions,
+    host = ExtensionHost(args.extensions_dir.resolve(), ExtensionState(ctx.config.data_dir / "extensions.json"),
+                         ctx, disable_all=args.disable_all_extensions,
                          allow_install=not args.listen or args.enable_insecure_extension_access)
+    host.load()
+    return host
+
+
+def builtin_extensions(ctx: "AtelierContext") -> "ExtensionHost":
+    """Only the extensions that ship with Atelier (an app built without a user extensions folder)."""
+    from webui.extensions.host import ExtensionHost
+    from webui.extensions.state import ExtensionState
+
+    host = ExtensionHost(None, ExtensionState(ctx.config.data_dir / "extensions.json"), ctx)
     host.load()
     return host
 

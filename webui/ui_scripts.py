@@ -1,6 +1,9 @@
-"""The Script dropdown of txt2img / img2img and each script's controls.
+"""The Script dropdown and the always-on script accordions of txt2img / img2img.
 
-Layout and argument mapping only: the scripts themselves live in ``pipelines.scripts``.
+Built from the context's registries (``ctx.scripts``, ``ctx.alwayson``), so built-in and
+extension scripts appear the same way. A script's controls come from its own ``ui(kind)``
+builder or, without one, from its ``args``; their values are passed positionally, exactly
+like the API's ``script_args`` / ``alwayson_scripts`` args.
 """
 
 from __future__ import annotations
@@ -12,80 +15,86 @@ import gradio as gr
 from pipelines.context import AtelierContext
 from pipelines.diffusion.engine import GenerationResult
 from pipelines.jobs import JobControl
-from pipelines.scripts import (
-    PromptMatrixOptions,
-    PromptsFromFileOptions,
-    XyzAxis,
-    XyzOptions,
-    axis_choices,
-    list_axis_types,
-    list_scripts,
-    run_prompt_matrix,
-    run_prompts_from_file,
-    run_xyz_plot,
-)
+from pipelines.scripts.registry import ScriptArg
+from pipelines.scripts.runner import job_kind, with_fields
 
 NONE = "None"
-XYZ, MATRIX, FROM_FILE = "X/Y/Z plot", "Prompt matrix", "Prompts from file or textbox"
+SEP = "\x1f"  # joins script title and argument index in the inputs' keys
+ALWAYSON = "alwayson"
 Runner = Callable[[Any, JobControl], GenerationResult]
 
 
-def make_runner(ctx: AtelierContext, script: str, values: dict[str, Any]) -> Optional[Runner]:
-    """The job function for the chosen script (None: a plain generation)."""
-    engine = ctx.engine
-    if not script or script == NONE:
-        return None
-    if script == XYZ:
-        axes = [XyzAxis(values[f"{a}_type"], str(values[f"{a}_values"] or "")) for a in "xyz"]
-        options = XyzOptions(draw_legend=values["draw_legend"], include_sub_images=values["include_sub_images"],
-                             keep_random_seeds=values["keep_random_seeds"])
-        return lambda req, control: run_xyz_plot(engine, req, *axes, options, control)
-    if script == MATRIX:
-        options = PromptMatrixOptions(put_at_start=values["put_at_start"], different_seeds=values["different_seeds"])
-        return lambda req, control: run_prompt_matrix(engine, req, options, control)
-    if script == FROM_FILE:
-        text = str(values["prompts_text"] or "")
-        options = PromptsFromFileOptions(iterate_seed=values["iterate_seed"], same_seed=values["same_seed"])
-        return lambda req, control: run_prompts_from_file(engine, req, text, options, control)
-    raise ValueError(f"unknown script {script!r}; available: {', '.join(list_scripts())}")
+def arg_control(arg: ScriptArg) -> Any:
+    """A Gradio control for one described argument (when a script brings no UI of its own)."""
+    if arg.choices is not None:
+        return gr.Dropdown(list(arg.choices), value=arg.value, label=arg.label)
+    if isinstance(arg.value, bool):
+        return gr.Checkbox(arg.value, label=arg.label)
+    if arg.minimum is not None and arg.maximum is not None:
+        return gr.Slider(arg.minimum, arg.maximum, value=arg.value, step=arg.step or 1, label=arg.label)
+    if isinstance(arg.value, (int, float)):
+        return gr.Number(arg.value, label=arg.label)
+    return gr.Textbox(value="" if arg.value is None else str(arg.value), label=arg.label)
+
+
+def _controls(script: Any, kind: str) -> list[Any]:
+    builder = getattr(script, "ui", None)
+    return list(builder(kind)) if builder else [arg_control(arg) for arg in script.args]
 
 
 def script_controls(ctx: AtelierContext, kind: str) -> tuple[gr.Dropdown, dict[str, gr.components.Component]]:
-    """The Script dropdown and every script's inputs, keyed by the names make_runner reads."""
-    script = gr.Dropdown([NONE, *list_scripts()], value=NONE, label="Script", elem_id=f"{kind}_script")
+    """The Script dropdown, each selectable script's controls (shown when chosen) and an accordion
+    per always-on script; the inputs are keyed for :func:`make_runner`."""
+    titles = ctx.scripts.titles(kind)
+    script = gr.Dropdown([NONE, *titles], value=NONE, label="Script", elem_id=f"{kind}_script")
     inputs: dict[str, gr.components.Component] = {}
-    with gr.Group(visible=False) as xyz_group:
-        for axis in "xyz":
-            with gr.Row():
-                axis_type = gr.Dropdown(list_axis_types(kind), value="Nothing", label=f"{axis.upper()} type",
-                                        elem_id=f"{kind}_{axis}_type", scale=1)
-                axis_values = gr.Textbox(label=f"{axis.upper()} values", elem_id=f"{kind}_{axis}_values", scale=3,
-                                         placeholder="e.g. 1-5, 10-30 (+10), 0.5-1 [3], or a comma list")
-            axis_type.change(_axis_hint(ctx), axis_type, axis_values, queue=False)
-            inputs[f"{axis}_type"], inputs[f"{axis}_values"] = axis_type, axis_values
-        with gr.Row():
-            inputs["draw_legend"] = gr.Checkbox(True, label="Draw legend")
-            inputs["include_sub_images"] = gr.Checkbox(False, label="Include sub images")
-            inputs["keep_random_seeds"] = gr.Checkbox(False, label="Keep -1 for seeds")
-    with gr.Group(visible=False) as matrix_group:
-        with gr.Row():
-            inputs["put_at_start"] = gr.Checkbox(False, label="Put variable parts at start of prompt")
-            inputs["different_seeds"] = gr.Checkbox(False, label="Use different seed for each picture")
-    with gr.Group(visible=False) as file_group:
-        inputs["prompts_text"] = gr.Textbox(label="List of prompt inputs", lines=4, elem_id=f"{kind}_prompts_text",
-                                            placeholder='one prompt per line, or --prompt "…" --steps 20 …')
-        with gr.Row():
-            inputs["iterate_seed"] = gr.Checkbox(False, label="Iterate seed every line")
-            inputs["same_seed"] = gr.Checkbox(False, label="Use same random seed for all lines")
-    groups = {XYZ: xyz_group, MATRIX: matrix_group, FROM_FILE: file_group}
-    script.change(lambda name: [gr.update(visible=name == key) for key in groups], script, list(groups.values()),
-                  queue=False)
+    groups = []
+    for title in titles:
+        with gr.Group(visible=False) as group:
+            for index, control in enumerate(_controls(ctx.scripts.find(title), kind)):
+                inputs[f"{title}{SEP}{index}"] = control
+        groups.append(group)
+    script.change(lambda name: [gr.update(visible=name == title) for title in titles], script, groups, queue=False)
+    for always in ctx.alwayson.scripts:
+        if not getattr(always, kind, True):
+            continue
+        with gr.Accordion(always.title, open=False):
+            inputs[f"{ALWAYSON}{SEP}{always.title}{SEP}enabled"] = gr.Checkbox(False, label="Enable")
+            for index, control in enumerate(_controls(always, kind)):
+                inputs[f"{ALWAYSON}{SEP}{always.title}{SEP}{index}"] = control
     return script, inputs
 
 
-def _axis_hint(ctx: AtelierContext) -> Callable[[str], Any]:
-    def hint(axis_type: str) -> Any:
-        choices = axis_choices(ctx, axis_type)
-        return gr.update(placeholder=", ".join(choices) if choices else "e.g. 1-5, 10-30 (+10), 0.5-1 [3]")
+def _positional(values: dict[str, Any], prefix: str) -> list[Any]:
+    found = {int(key[len(prefix):]): value for key, value in values.items()
+             if key.startswith(prefix) and key[len(prefix):].isdigit()}
+    return [found[i] for i in sorted(found)]
 
-    return hint
+
+def enabled_alwayson(values: dict[str, Any]) -> dict[str, list[Any]]:
+    """{title: args} of the always-on scripts whose Enable box is ticked."""
+    titles = [key.split(SEP)[1] for key, value in values.items()
+              if key.startswith(ALWAYSON + SEP) and key.endswith(SEP + "enabled") and value]
+    return {title: _positional(values, f"{ALWAYSON}{SEP}{title}{SEP}") for title in titles}
+
+
+def make_runner(ctx: AtelierContext, script: str, values: dict[str, Any]) -> Optional[Runner]:
+    """The job function for the chosen script and enabled always-on scripts (None: a plain
+    generation). ValueError for bad arguments, before anything is queued."""
+    always = enabled_alwayson(values)
+    selected: Optional[Callable[..., GenerationResult]] = None
+    if script and script != NONE:
+        selected = ctx.scripts.prepare(ctx.engine, script, _positional(values, f"{script}{SEP}"))
+    if selected is None and not always:
+        return None
+
+    def run(request: Any, control: JobControl) -> GenerationResult:
+        if always:
+            kind = job_kind(request)
+            request = with_fields(request, alwayson_scripts=ctx.alwayson.check(always, kind))
+        if selected is not None:
+            return selected(request, control)
+        engine_run = ctx.engine.img2img if job_kind(request) == "img2img" else ctx.engine.txt2img
+        return engine_run(request, control)
+
+    return run

@@ -6,7 +6,12 @@ Everything an extension may use is importable from here; anything else in Atelie
 and may change without notice. The API is versioned by :data:`API_VERSION`.
 """
 
+from pipelines.diffusion.alwayson import AlwaysOnScript, ImageInfo
 from pipelines.events import AppStarted, ImageSaved, ModelLoaded
+from pipelines.scripts.registry import ScriptArg, ScriptCall, SelectableScript
 from webui.extensions.api import API_VERSION, Extension, PostprocessInfo
 
-__all__ = ["API_VERSION", "AppStarted", "Extension", "ImageSaved", "ModelLoaded", "PostprocessInfo"]
+__all__ = [
+    "API_VERSION", "AlwaysOnScript", "AppStarted", "Extension", "ImageInfo", "ImageSaved", "ModelLoaded",
+    "PostprocessInfo", "ScriptArg", "ScriptCall", "SelectableScript",
+]

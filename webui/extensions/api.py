@@ -14,7 +14,9 @@ from typing import Any, Callable
 from fastapi import APIRouter
 from PIL import Image
 
+from pipelines.diffusion.alwayson import AlwaysOnScript
 from pipelines.events import AppStarted, ImageSaved, ModelLoaded
+from pipelines.scripts.registry import SelectableScript
 from webui.extensions.manifest import Manifest
 
 API_VERSION = 1
@@ -55,7 +57,8 @@ class Registrations:
 class Extension:
     """One extension's handle. Public API version: :data:`webui.extensions.API_VERSION`."""
 
-    def __init__(self, manifest: Manifest, folder: Path) -> None:
+    def __init__(self, manifest: Manifest, folder: Path, ctx: Any = None) -> None:
+        self._ctx = ctx  # internal: for Atelier's own built-in extensions only, not part of the API
         self.name = manifest.name
         self.version = manifest.version
         self.folder = folder
@@ -67,8 +70,9 @@ class Extension:
         """A UI tab placed after Settings; ``build()`` creates its components."""
         self.registered.tabs.append(ExtensionTab(title, build, self.name))
 
-    def add_script(self, script: Any) -> None:
-        """A selectable script (Script dropdown, API ``script_name``) or an always-on script."""
+    def add_script(self, script: SelectableScript | AlwaysOnScript) -> None:
+        """A selectable script (Script dropdown, API ``script_name`` / ``script_args``) or an
+        always-on script (an accordion in txt2img / img2img, API ``alwayson_scripts``)."""
         self.registered.scripts.append(script)
 
     def add_postprocessor(self, fn: Postprocessor) -> None:

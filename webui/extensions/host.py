@@ -13,20 +13,25 @@ import sys
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional
 
 from fastapi import APIRouter
 from packaging.requirements import InvalidRequirement, Requirement
 
-from pipelines.events import EventHub
+from pipelines.scripts.registry import SelectableScript
 from webui.extensions import gitops
 from webui.extensions.api import API_VERSION, Extension, ExtensionTab, Postprocessor
 from webui.extensions.manifest import MANIFEST, Manifest, ManifestError, read_manifest
 from webui.extensions.state import ExtensionState
 
+if TYPE_CHECKING:
+    from pipelines.context import AtelierContext
+
 log = logging.getLogger(__name__)
 
 MODULE_PREFIX = "atelier_extensions"
+BUILTIN_ROOT = Path(__file__).resolve().parents[2] / "extensions" / "builtin"
+"""Extensions that ship with Atelier (the built-in scripts): loaded like any other."""
 
 
 class ExtensionLoadError(Exception):
@@ -43,6 +48,7 @@ class ExtensionRecord:
     enabled: bool = True
     error: Optional[str] = None
     handle: Optional[Extension] = None
+    builtin: bool = False
     installed_now: bool = False
     """Installed while running: loads on the next start."""
 
@@ -67,6 +73,7 @@ class ExtensionRecord:
             "enabled": self.enabled,
             "description": manifest.description if manifest else "",
             "status": self.status,
+            "builtin": self.builtin,
             "error": self.error,
             "path": str(self.folder),
         }
@@ -129,11 +136,12 @@ def _short_traceback(exc: BaseException, near: Path) -> str:
 class ExtensionHost:
     """All extensions found under ``roots``; the enabled ones loaded and their registrations."""
 
-    def __init__(self, roots: Sequence[Path], state: ExtensionState, events: EventHub,
-                 disable_all: bool = False, allow_install: bool = True) -> None:
-        self.roots = [Path(r) for r in roots]
+    def __init__(self, user_root: Optional[Path], state: ExtensionState, ctx: "AtelierContext",
+                 disable_all: bool = False, allow_install: bool = True, builtin_root: Path = BUILTIN_ROOT) -> None:
+        self.user_root = Path(user_root) if user_root is not None else None
+        self.builtin_root = builtin_root
         self.state = state
-        self.events = events
+        self.ctx = ctx
         self.disable_all = disable_all
         self.allow_install = allow_install
         """False when serving publicly without --enable-insecure-extension-access (A1111's rule)."""
@@ -142,23 +150,25 @@ class ExtensionHost:
     def load(self) -> list[ExtensionRecord]:
         """Discover every extension folder and load the enabled ones (once, at start-up)."""
         seen: set[str] = set()
-        for folder in self._folders():
-            record = self._load_one(folder, seen)
+        for folder, builtin in self._folders():
+            record = self._load_one(folder, builtin, seen)
             self.records.append(record)
             if record.error:
                 log.warning("extension %s not loaded: %s", record.name, record.error)
         return self.records
 
-    def _folders(self) -> list[Path]:
-        folders: list[Path] = []
-        for root in self.roots:
-            if root.is_dir():
-                folders += sorted((p for p in root.iterdir() if p.is_dir() and (p / MANIFEST).exists()),
-                                  key=lambda p: p.name.casefold())
+    def _folders(self) -> list[tuple[Path, bool]]:
+        """(folder, is built-in): built-ins first, then the user's, each sorted by name."""
+        folders: list[tuple[Path, bool]] = []
+        for root, builtin in ((self.builtin_root, True), (self.user_root, False)):
+            if root is not None and root.is_dir():
+                found = sorted((p for p in root.iterdir() if p.is_dir() and (p / MANIFEST).exists()),
+                               key=lambda p: p.name.casefold())
+                folders += [(p, builtin) for p in found]
         return folders
 
-    def _load_one(self, folder: Path, seen: set[str]) -> ExtensionRecord:
-        record = ExtensionRecord(folder=folder, name=folder.name)
+    def _load_one(self, folder: Path, builtin: bool, seen: set[str]) -> ExtensionRecord:
+        record = ExtensionRecord(folder=folder, name=folder.name, builtin=builtin)
         try:
             record.manifest = manifest = read_manifest(folder)
         except ManifestError as exc:
@@ -182,18 +192,34 @@ class ExtensionHost:
             setup = getattr(module, "setup", None)
             if not callable(setup):
                 raise ExtensionLoadError(f"{manifest.entry} defines no setup(ext) function")
-            handle = Extension(manifest, folder)
+            handle = Extension(manifest, folder, self.ctx)
             try:
                 setup(handle)
             except Exception as exc:  # noqa: BLE001 - user code
                 raise ExtensionLoadError(_short_traceback(exc, folder / manifest.entry)) from exc
+            self._apply(handle)
         except ExtensionLoadError as exc:
             record.error = str(exc)
             return record
-        for event, fn in handle.registered.callbacks:
-            self.events.subscribe(event, fn, owner=f"extension {manifest.name}")  # type: ignore[arg-type]
         record.handle = handle
         return record
+
+    def _apply(self, handle: Extension) -> None:
+        """Register the scripts, post-processors and callbacks into the context, all or none."""
+        owner = f"extension {handle.name}"
+        undo: list[Any] = []
+        try:
+            for script in handle.registered.scripts:
+                registry = self.ctx.scripts if isinstance(script, SelectableScript) else self.ctx.alwayson
+                undo.append(registry.register(script, owner=owner))
+        except ValueError as exc:
+            for unregister in undo:
+                unregister()
+            raise ExtensionLoadError(str(exc)) from exc
+        for fn in handle.registered.postprocessors:
+            self.ctx.writer.postprocessors.append(fn)
+        for event, fn in handle.registered.callbacks:
+            self.ctx.events.subscribe(event, fn, owner=owner)  # type: ignore[arg-type]
 
     def loaded(self) -> list[Extension]:
         return [r.handle for r in self.records if r.handle is not None]
@@ -224,10 +250,10 @@ class ExtensionHost:
 
     @property
     def install_root(self) -> Path:
-        """Where installs go: the first root (``--extensions-dir`` when given)."""
-        if not self.roots:
+        """Where installs go: the user's extensions folder (``--extensions-dir``)."""
+        if self.user_root is None:
             raise gitops.ExtensionInstallError("no extensions folder configured")
-        return self.roots[0]
+        return self.user_root
 
     def _check_allowed(self) -> None:
         if not self.allow_install:
@@ -252,13 +278,19 @@ class ExtensionHost:
 
     def update(self, name: str) -> str:
         self._check_allowed()
+        self._check_not_builtin(name)
         return gitops.update(self._root_of(name), self.find(name).folder.name)
 
     def uninstall(self, name: str) -> None:
         self._check_allowed()
+        self._check_not_builtin(name)
         record = self.find(name)
         gitops.uninstall(self._root_of(name), record.folder.name)
         self.records.remove(record)
+
+    def _check_not_builtin(self, name: str) -> None:
+        if self.find(name).builtin:
+            raise gitops.ExtensionInstallError(f"{name} ships with Atelier; it can be disabled, not changed")
 
     def _root_of(self, name: str) -> Path:
         return self.find(name).folder.parent

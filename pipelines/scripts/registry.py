@@ -1,0 +1,182 @@
+"""Selectable scripts (the Script dropdown; the API's ``script_name`` / ``script_args``).
+
+The registry is ``ctx.scripts`` (one per context; no module-level registry). Built-in and
+extension scripts are registered the same way, through the extension API
+(``ext.add_script``). A script receives its arguments positionally — the API's
+``script_args`` and the UI controls' values in the same order — so one ``run`` serves both.
+
+Writing one::
+
+    class Brighter(SelectableScript):
+        title = "Brighter"
+        args = (ScriptArg("Gain", 1.2, minimum=1.0, maximum=2.0, step=0.1),)
+
+        def check_args(self, args): ...          # ValueError → HTTP 422 / UI notice, nothing queued
+        def run(self, call):                     # one queued job; call.process() runs an engine request
+            result = call.process(call.request)
+            ...
+            return result
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Generic, Optional, Protocol, Sequence, TypeVar
+
+from pipelines.jobs import JobControl
+
+if TYPE_CHECKING:
+    from pipelines.diffusion.engine import GenerationEngine, GenerationResult
+    from pipelines.diffusion.request import GenerationRequest
+
+
+@dataclass(frozen=True)
+class ScriptArg:
+    """One positional argument, described as A1111's script-info describes a UI control.
+
+    The UI builds a control from it when the script brings no UI of its own: a slider when
+    ``minimum``/``maximum`` are set, a dropdown for ``choices``, a checkbox for a bool value,
+    a number or a textbox otherwise.
+    """
+
+    label: str
+    value: Any = None
+    minimum: Optional[float] = None
+    maximum: Optional[float] = None
+    step: Optional[float] = None
+    choices: Optional[Sequence[str]] = None
+
+
+class Titled(Protocol):
+    title: str
+
+
+T = TypeVar("T", bound=Titled)
+
+
+@dataclass
+class _Entry(Generic[T]):
+    script: T
+    owner: str
+
+
+class TitledRegistry(Generic[T]):
+    """Scripts by case-insensitive title, in registration order; each remembers its owner."""
+
+    kind = "script"
+
+    def __init__(self) -> None:
+        self._entries: list[_Entry[T]] = []
+        self._lock = threading.Lock()
+
+    def register(self, script: T, owner: str = "") -> Callable[[], None]:
+        """Add ``script``; returns a function that removes it.
+
+        The same owner registering a title again replaces its earlier script (an app rebuilt
+        over one context re-registers); another owner's title is a ValueError.
+        """
+        if not str(getattr(script, "title", "")).strip():
+            raise ValueError(f"a {self.kind} needs a title")
+        key = script.title.casefold()
+        with self._lock:
+            for entry in list(self._entries):
+                if entry.script.title.casefold() == key:
+                    if entry.owner != owner:
+                        raise ValueError(f"a {self.kind} called {script.title!r} is already registered"
+                                         f"{f' by {entry.owner}' if entry.owner else ''}")
+                    self._entries.remove(entry)
+            entry = _Entry(script, owner)
+            self._entries.append(entry)
+
+        def unregister() -> None:
+            with self._lock:
+                if entry in self._entries:
+                    self._entries.remove(entry)
+
+        return unregister
+
+    @property
+    def scripts(self) -> list[T]:
+        with self._lock:
+            return [entry.script for entry in self._entries]
+
+    def titles(self, kind: Optional[str] = None) -> list[str]:
+        """Titles, optionally only those usable for ``kind`` ("txt2img" / "img2img")."""
+        return [s.title for s in self.scripts if kind is None or getattr(s, kind, True)]
+
+    def find(self, name: str) -> T:
+        for script in self.scripts:
+            if script.title.casefold() == name.strip().casefold():
+                return script
+        raise ValueError(f"{self.kind} {name} not found; available: {', '.join(self.titles()) or 'none'}")
+
+
+@dataclass
+class ScriptCall:
+    """One run of a selectable script: its base request, arguments and job control."""
+
+    engine: "GenerationEngine"
+    request: "GenerationRequest"
+    args: list[Any]
+    control: Optional[JobControl] = None
+    kind: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        from pipelines.scripts.runner import job_kind
+
+        self.kind = job_kind(self.request)
+
+    def process(self, request: "GenerationRequest") -> "GenerationResult":
+        """Generate ``request`` through the normal engine path (saving, infotext, LoRA) in this job."""
+        run = self.engine.img2img if self.kind == "img2img" else self.engine.txt2img
+        return run(request, self.control)
+
+
+class SelectableScript:
+    """Base class: set ``title`` and ``args``, override ``run`` (and ``check_args``)."""
+
+    title: str = ""
+    txt2img: bool = True
+    img2img: bool = True
+    args: Sequence[ScriptArg] = ()
+    ui: Optional[Callable[[str], list[Any]]] = None
+    """Web UI only (never called by the engine): ``ui(kind)`` builds the controls, one per
+    positional argument in order; without it the UI builds them from ``args``."""
+
+    def check_args(self, args: list[Any]) -> None:
+        """Raise ValueError for arguments this script cannot use (before anything is queued)."""
+
+    def run(self, call: ScriptCall) -> "GenerationResult":
+        raise NotImplementedError
+
+
+class ScriptRegistry(TitledRegistry[SelectableScript]):
+    """``ctx.scripts``: the selectable scripts of one context."""
+
+    kind = "script"
+
+    def prepare(self, engine: "GenerationEngine", name: str, args: Sequence[Any],
+                kind: Optional[str] = None) -> Callable[..., "GenerationResult"]:
+        """The job function ``(request, control) -> result`` for script ``name`` with ``args``.
+
+        ValueError before anything is queued for an unknown script, bad arguments or (when
+        ``kind`` is given) a kind the script does not support; the job re-checks the kind.
+        """
+        script = self.find(name)
+        values = list(args or [])
+        if kind is not None:
+            _check_kind(script, kind)
+        script.check_args(values)
+
+        def run(request: "GenerationRequest", control: Optional[JobControl] = None) -> "GenerationResult":
+            call = ScriptCall(engine, request, values, control)
+            _check_kind(script, call.kind)
+            return script.run(call)
+
+        return run
+
+
+def _check_kind(script: SelectableScript, kind: str) -> None:
+    if not getattr(script, kind, True):
+        raise ValueError(f"script {script.title} does not support {kind}")
