@@ -31,18 +31,26 @@ def write_extension(root: Path, name: str, main: str, api: int = API_VERSION, ex
     return folder
 
 
-def make_host(root: Path, data: Path, **kwargs) -> ExtensionHost:
-    host = ExtensionHost([root], ExtensionState(data / "extensions.json"), EventHub(), **kwargs)
+@pytest.fixture(scope="module")
+def host_ctx(ctx):
+    """The module's context, shared by every host these tests build (registrations replace)."""
+    return ctx
+
+
+def make_host(root: Path, data: Path, ctx, **kwargs) -> ExtensionHost:
+    """A host over ``root`` only (no built-ins), registering into ``ctx``."""
+    host = ExtensionHost(root, ExtensionState(data / "extensions.json"), ctx, builtin_root=data / "no-builtins",
+                         **kwargs)
     host.load()
     return host
 
 
 @pytest.fixture
-def roots(tmp_path: Path) -> tuple[Path, Path]:
+def roots(tmp_path: Path, host_ctx) -> tuple[Path, Path, object]:
     root, data = tmp_path / "extensions", tmp_path / "data"
     root.mkdir()
     shutil.copytree(EXAMPLE, root / "hello")
-    return root, data
+    return root, data, host_ctx
 
 
 def test_example_extension_loads_with_its_tab_route_and_callbacks(roots: tuple[Path, Path]) -> None:
@@ -52,8 +60,8 @@ def test_example_extension_loads_with_its_tab_route_and_callbacks(roots: tuple[P
     assert [tab.title for tab in host.tabs] == ["Hello"]
     paths = {route.path for router in host.routers for route in router.routes}
     assert paths == {"/ext/hello/greet", "/ext/hello/events"}
-    host.events.emit("app_started", AppStarted(version="9"))
-    host.events.emit("image_saved", ImageSaved(path=Path("x.png"), kind="txt2img", infotext=None))
+    host.ctx.events.emit("app_started", AppStarted(version="9"))
+    host.ctx.events.emit("image_saved", ImageSaved(path=Path("x.png"), kind="txt2img", infotext=None))
     events = next(r for r in host.routers[0].routes if r.path == "/ext/hello/events").endpoint()
     assert events == {"started": ["9"], "saved": ["x.png"]}
 
@@ -67,11 +75,10 @@ def test_example_extension_loads_with_its_tab_route_and_callbacks(roots: tuple[P
     ("def setup(ext): pass\n", 'requirements = ["no-such-package-xyz>=1"]\n', API_VERSION,
      "requires 'no-such-package-xyz>=1', which is not installed"),
 ])
-def test_broken_extension_is_reported_and_the_others_still_load(roots: tuple[Path, Path], main: str, extra: str,
+def test_broken_extension_is_reported_and_the_others_still_load(roots: tuple, main: str, extra: str,
                                                                  api: int, reason: str) -> None:
-    root, data = roots
-    write_extension(root, "broken", main, api=api, extra=extra)
-    host = make_host(root, data)
+    write_extension(roots[0], "broken", main, api=api, extra=extra)
+    host = make_host(*roots)
     by_name = {r.name: r for r in host.records}
     assert by_name["hello"].status == "loaded"
     assert by_name["broken"].status == "error"
@@ -81,7 +88,7 @@ def test_broken_extension_is_reported_and_the_others_still_load(roots: tuple[Pat
     assert row[2] == "error" and reason in row[5]
 
 
-def test_invalid_manifest_is_reported(tmp_path: Path) -> None:
+def test_invalid_manifest_is_reported(tmp_path: Path, host_ctx) -> None:
     folder = tmp_path / "bad"
     folder.mkdir()
     (folder / "extension.toml").write_text('[extension]\nname = "../evil"\nversion = "1"\napi = 1\n')
@@ -90,21 +97,21 @@ def test_invalid_manifest_is_reported(tmp_path: Path) -> None:
     (folder / "extension.toml").write_text('[extension]\nname = "ok"\nversion = "1"\napi = 1\nentry = "/etc/x.py"\n')
     with pytest.raises(ManifestError, match="entry"):
         read_manifest(folder)
-    host = make_host(tmp_path, tmp_path / "data")
+    host = make_host(tmp_path, tmp_path / "data", host_ctx)
     assert host.records[0].status == "error" and "entry" in host.records[0].error
 
 
-def test_disable_is_persisted_and_applies_on_restart(roots: tuple[Path, Path]) -> None:
-    root, data = roots
-    host = make_host(root, data)
+def test_disable_is_persisted_and_applies_on_restart(roots: tuple) -> None:
+    root, data, ctx = roots
+    host = make_host(root, data, ctx)
     assert "Restart" in apply_enabled(host, [])
     assert json.loads((data / "extensions.json").read_text()) == {"disabled": ["hello"]}
     assert host.records[0].status == "loaded"  # this run keeps it; the next start does not
-    again = make_host(root, data)
+    again = make_host(root, data, ctx)
     assert (again.records[0].status, again.tabs, again.routers) == ("disabled", [], [])
     apply_enabled(again, ["hello"])
-    assert make_host(root, data).records[0].status == "loaded"
-    assert make_host(root, data, disable_all=True).records[0].status == "disabled"
+    assert make_host(root, data, ctx).records[0].status == "loaded"
+    assert make_host(root, data, ctx, disable_all=True).records[0].status == "disabled"
 
 
 def _git(*args: str, cwd: Path) -> None:
@@ -126,14 +133,14 @@ def bare_repo(tmp_path: Path) -> tuple[Path, Path]:
     return bare, work
 
 
-def test_install_update_uninstall_from_a_git_url(tmp_path: Path, bare_repo: tuple[Path, Path]) -> None:
+def test_install_update_uninstall_from_a_git_url(tmp_path: Path, bare_repo: tuple[Path, Path], host_ctx) -> None:
     bare, work = bare_repo
     root = tmp_path / "exts"
-    host = make_host(root, tmp_path / "data")
+    host = make_host(root, tmp_path / "data", host_ctx)
     message = run_change(host, "install", bare.as_uri())
     assert "Restart" in message and (root / "hello-ext" / "main.py").exists()
     assert [(r.name, r.status) for r in host.records] == [("hello", "restart to load")]
-    assert make_host(root, tmp_path / "data").records[0].status == "loaded"
+    assert make_host(root, tmp_path / "data", host_ctx).records[0].status == "loaded"
 
     (work / "greeting.py").write_text("def greeting(name):\n    return f'Hi {name}'\n")
     _git("commit", "-qam", "v2", cwd=work)
@@ -156,36 +163,37 @@ def test_install_update_uninstall_from_a_git_url(tmp_path: Path, bare_repo: tupl
     ("--upload-pack=evil", None, "not a git URL"),
     ("", None, "enter the git URL"),
 ])
-def test_install_refuses_bad_urls_and_names(tmp_path: Path, url: str, name, message: str) -> None:
-    host = make_host(tmp_path / "exts", tmp_path / "data")
+def test_install_refuses_bad_urls_and_names(tmp_path: Path, url: str, name, message: str, host_ctx) -> None:
+    host = make_host(tmp_path / "exts", tmp_path / "data", host_ctx)
     with pytest.raises(ExtensionInstallError, match=message):
         host.install(url, name)
     assert not (tmp_path / "exts").exists() or not any((tmp_path / "exts").iterdir())
 
 
-def test_install_of_a_repo_without_manifest_leaves_nothing(tmp_path: Path) -> None:
+def test_install_of_a_repo_without_manifest_leaves_nothing(tmp_path: Path, host_ctx) -> None:
     work = tmp_path / "plain"
     work.mkdir()
     (work / "README.md").write_text("not an extension")
     _git("init", "-q", cwd=work)
     _git("add", ".", cwd=work)
     _git("commit", "-qm", "x", cwd=work)
-    host = make_host(tmp_path / "exts", tmp_path / "data")
+    host = make_host(tmp_path / "exts", tmp_path / "data", host_ctx)
     with pytest.raises(ExtensionInstallError, match="not an Atelier extension"):
         host.install(work.as_uri())
     assert not (tmp_path / "exts" / "plain").exists()
 
 
-def test_public_listening_forbids_changes_unless_allowed(tmp_path: Path, bare_repo: tuple[Path, Path]) -> None:
-    host = make_host(tmp_path / "exts", tmp_path / "data", allow_install=False)
+def test_public_listening_forbids_changes_unless_allowed(tmp_path: Path, bare_repo: tuple[Path, Path],
+                                                         host_ctx) -> None:
+    host = make_host(tmp_path / "exts", tmp_path / "data", host_ctx, allow_install=False)
     with pytest.raises(ExtensionInstallError, match="--enable-insecure-extension-access"):
         host.install(bare_repo[0].as_uri())
     assert folder_name("https://github.com/someone/sd-webui-thing.git") == "sd-webui-thing"
 
 
 def test_real_server_serves_the_extension_route_tab_and_reports_broken_ones(
-        tmp_path: Path, tiny_models_dir: Path, roots: tuple[Path, Path]) -> None:
-    root, _ = roots
+        tmp_path: Path, tiny_models_dir: Path, roots: tuple) -> None:
+    root = roots[0]
     write_extension(root, "broken", "def setup(ext):\n    raise RuntimeError('kaput')\n")
     with running_server(tmp_path, tiny_models_dir, "--extensions-dir", str(root)) as server:
         assert server.json("GET", "/ext/hello/greet?name=Ada") == {

@@ -11,7 +11,7 @@ from PIL import Image
 from pipelines.context import AtelierContext
 from pipelines.diffusion.request import Txt2ImgRequest
 from pipelines.outputs import OutputWriter, read_infotext
-from pipelines.scripts import PromptMatrixOptions, PromptsFromFileOptions, list_scripts, run_prompt_matrix, run_script
+from pipelines.scripts import PromptMatrixOptions, PromptsFromFileOptions, run_prompt_matrix, run_script
 from pipelines.scripts.grid import GridLabel, annotate_grid, image_grid, labelled_grid, plain_labels
 from pipelines.scripts.prompt_matrix import matrix_prompts
 from pipelines.scripts.prompts_from_file import parse_line, parse_lines, run_prompts_from_file
@@ -160,7 +160,10 @@ def test_prompts_from_file_seed_options_and_position(ctx: AtelierContext) -> Non
 
 
 def test_api_names_for_matrix_and_file(ctx: AtelierContext) -> None:
-    assert list_scripts() == ["Prompt matrix", "Prompts from file or textbox", "X/Y/Z plot"]
+    from webui.server import builtin_extensions
+
+    builtin_extensions(ctx)
+    assert ctx.scripts.titles("txt2img") == ["Prompt matrix", "Prompts from file or textbox", "X/Y/Z plot"]
     matrix = run_script(ctx.engine, base(prompt="a|b", save_images=False), "Prompt matrix",
                         [True, False, "positive", "space", 0])
     assert [c.request.prompt for c in matrix.cells] == ["a", "b a"]

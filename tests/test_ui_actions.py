@@ -106,20 +106,31 @@ def test_styles_save_apply_generate_and_delete(ctx: AtelierContext) -> None:
     assert ctx.styles.delete("noir") and "noir" not in ctx.styles.names()
 
 
-def test_xyz_plot_from_the_script_controls(ctx: AtelierContext) -> None:
-    from webui.ui_scripts import XYZ, make_runner
+def _xyz_values(x_type: str, x_values: str) -> dict[str, object]:
+    """The X/Y/Z controls' values as the Script dropdown's inputs carry them (positional)."""
+    from webui.ui_scripts import SEP
 
-    values = dict(x_type="Seed", x_values="1-2", y_type="Steps", y_values="2,3", z_type="Nothing", z_values="",
-                  draw_legend=True, include_sub_images=True, keep_random_seeds=False)
-    runner = make_runner(ctx, XYZ, values)
+    args = [x_type, x_values, [], "Steps", "2,3", [], "Nothing", "", [],
+            True, True, False, False, False, False, False, 0, True]
+    return {f"X/Y/Z plot{SEP}{i}": value for i, value in enumerate(args)}
+
+
+def test_xyz_plot_from_the_script_controls(ctx: AtelierContext) -> None:
+    from webui.server import builtin_extensions
+    from webui.ui_scripts import make_runner
+
+    builtin_extensions(ctx)  # registers the built-in scripts into ctx.scripts
+    runner = make_runner(ctx, "X/Y/Z plot", _xyz_values("Seed", "1-2"))
     job = actions.start(ctx, "txt2img", actions.txt2img_request(ctx, **FORM), "session-a", runner)
     result = actions.finish(job)
     assert len(result.images) == 5  # grid + 4 cells (sub images included)
     assert sorted(result.seeds[-4:]) == [1, 1, 2, 2]
-    bad = make_runner(ctx, XYZ, {**values, "x_type": "Sampler", "x_values": "Nope"})
+    bad = make_runner(ctx, "X/Y/Z plot", _xyz_values("Sampler", "Nope"))
     with pytest.raises(actions.UserError, match="Nope"):
         actions.finish(actions.start(ctx, "txt2img", actions.txt2img_request(ctx, **FORM), "s", bad))
-    assert make_runner(ctx, "None", values) is None
+    assert make_runner(ctx, "None", _xyz_values("Seed", "1")) is None
+    with pytest.raises(ValueError, match="script Loopback not found"):
+        make_runner(ctx, "Loopback", {})
 
 
 def test_token_counter_matches_a1111_chunks(ctx: AtelierContext) -> None:

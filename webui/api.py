@@ -21,7 +21,6 @@ from PIL import Image
 from pydantic import ValidationError
 
 from pipelines.context import AtelierContext
-from pipelines.scripts import run_script
 from pipelines.diffusion import samplers
 from pipelines.diffusion.engine import GenerationResult
 from pipelines.diffusion.infotext import parse_infotext
@@ -228,8 +227,7 @@ def _generate(ctx: AtelierContext, kind: str, request: GenerationRequest, overri
     one-request override."""
     run: Callable[[Any, Any], GenerationResult]
     if body.script_name and body.script_name.strip().lower() not in ("", "none"):
-        name, args = body.script_name, list(body.script_args or [])
-        run = lambda req, control: run_script(ctx.engine, req, name, args, control)  # noqa: E731
+        run = ctx.scripts.prepare(ctx.engine, body.script_name, list(body.script_args or []), kind)
     else:
         run = ctx.engine.txt2img if kind == "txt2img" else ctx.engine.img2img
     manager = ctx.manager

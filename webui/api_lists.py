@@ -14,7 +14,6 @@ from fastapi import APIRouter
 from pipelines.context import AtelierContext
 from pipelines.diffusion.engine import LATENT_UPSCALE_MODES
 from pipelines.networks.embeddings import encoder_widths
-from pipelines.scripts import list_scripts
 
 
 def _embedding_item(embedding: Any) -> dict[str, Any]:
@@ -112,20 +111,16 @@ def lists_router(ctx: AtelierContext) -> APIRouter:
     @router.get("/scripts")
     def scripts() -> dict[str, list[str]]:
         """Selectable scripts, then always-on ones (A1111 lists both, lower-case)."""
-        names = [title.lower() for title in list_scripts()]
-        always = ctx.alwayson.scripts
-        return {"txt2img": names + [s.title.lower() for s in always if s.txt2img],
-                "img2img": names + [s.title.lower() for s in always if s.img2img]}
+        return {kind: [title.lower() for title in ctx.scripts.titles(kind) + ctx.alwayson.titles(kind)]
+                for kind in ("txt2img", "img2img")}
 
     @router.get("/script-info")
     def script_info() -> list[dict[str, Any]]:
-        selectable = [{"name": title.lower(), "is_alwayson": False, "is_img2img": is_img2img, "args": []}
-                      for title in list_scripts() for is_img2img in (False, True)]
-        always = [{"name": s.title.lower(), "is_alwayson": True, "is_img2img": is_img2img,
-                   "args": [asdict(a) for a in s.args]}
-                  for s in ctx.alwayson.scripts for is_img2img in (False, True)
-                  if (s.img2img if is_img2img else s.txt2img)]
-        return selectable + always
+        """Every script per kind with its described arguments (A1111's shape)."""
+        return [{"name": s.title.lower(), "is_alwayson": always, "is_img2img": kind == "img2img",
+                 "args": [asdict(a) for a in s.args]}
+                for always, registry in ((False, ctx.scripts), (True, ctx.alwayson))
+                for s in registry.scripts for kind in ("txt2img", "img2img") if getattr(s, kind, True)]
 
     @router.post("/unload-checkpoint")
     def unload_checkpoint() -> None:

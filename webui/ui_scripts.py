@@ -15,7 +15,7 @@ import gradio as gr
 from pipelines.context import AtelierContext
 from pipelines.diffusion.engine import GenerationResult
 from pipelines.jobs import JobControl
-from pipelines.scripts.registry import ScriptArg
+from pipelines.registry import ScriptArg
 from pipelines.scripts.runner import job_kind, with_fields
 
 NONE = "None"

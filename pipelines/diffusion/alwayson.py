@@ -19,7 +19,7 @@ Writing one (the interface the Extensions API and the Faces engine build on)::
             return image
         def after_generation(self, result, args): ...   # once per engine job, with every image
 
-    unregister = ctx.alwayson.register(Tint())
+    unregister = ctx.alwayson.register(Tint(), owner="my extension")
 
 Hooks run in registration order. ``check_args`` and ``before_generation`` errors fail the
 request (they are about its arguments); an error in ``postprocess_image`` or
@@ -30,29 +30,18 @@ kept unchanged, so one broken script never loses a generation.
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from PIL import Image
+
+from pipelines.registry import ScriptArg, TitledRegistry
 
 if TYPE_CHECKING:
     from pipelines.diffusion.engine import GenerationResult
     from pipelines.diffusion.request import GenerationRequest
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ScriptArg:
-    """One positional argument, as A1111's script-info describes a UI control."""
-
-    label: str
-    value: Any = None
-    minimum: Optional[float] = None
-    maximum: Optional[float] = None
-    step: Optional[float] = None
-    choices: Optional[Sequence[str]] = None
 
 
 @dataclass(frozen=True)
@@ -86,39 +75,10 @@ class AlwaysOnScript:
         return None
 
 
-class AlwaysOnRegistry:
+class AlwaysOnRegistry(TitledRegistry[AlwaysOnScript]):
     """The always-on scripts of one context, and the hook calls the engine makes."""
 
-    def __init__(self) -> None:
-        self._scripts: list[AlwaysOnScript] = []
-        self._lock = threading.Lock()
-
-    def register(self, script: AlwaysOnScript) -> Callable[[], None]:
-        """Add ``script``; returns a function that removes it. ValueError on a duplicate title."""
-        if not script.title.strip():
-            raise ValueError("an always-on script needs a title")
-        with self._lock:
-            if any(s.title.casefold() == script.title.casefold() for s in self._scripts):
-                raise ValueError(f"an always-on script called {script.title!r} is already registered")
-            self._scripts.append(script)
-
-        def unregister() -> None:
-            with self._lock:
-                if script in self._scripts:
-                    self._scripts.remove(script)
-
-        return unregister
-
-    @property
-    def scripts(self) -> list[AlwaysOnScript]:
-        with self._lock:
-            return list(self._scripts)
-
-    def find(self, name: str) -> AlwaysOnScript:
-        for script in self.scripts:
-            if script.title.casefold() == name.strip().casefold():
-                return script
-        raise ValueError(f"always-on script {name} not found")  # A1111's wording
+    kind = "always-on script"
 
     def check(self, enabled: Mapping[str, Sequence[Any]], kind: str) -> dict[str, list[Any]]:
         """``enabled`` with every name known and usable for ``kind``, and every script's

@@ -29,17 +29,13 @@ from pipelines.scripts.xyz_plot import (
 
 __all__ = [
     "PromptMatrixOptions", "PromptsFromFileOptions", "ScriptResult", "SCRIPT_TITLES", "XyzAxis", "XyzOptions",
-    "axis_choices", "list_axis_types", "list_scripts", "run_prompt_matrix", "run_prompts_from_file", "run_script",
+    "axis_choices", "list_axis_types", "run_prompt_matrix", "run_prompts_from_file", "run_script",
     "run_xyz_plot",
 ]
 
-# A1111's titles; the API's script_name is any of them in any case.
+# A1111's titles; the API's script_name is any of them in any case. They are registered into
+# ctx.scripts by the built-in extension extensions/builtin/scripts.
 SCRIPT_TITLES = ("Prompt matrix", "Prompts from file or textbox", "X/Y/Z plot")
-
-
-def list_scripts() -> list[str]:
-    """Titles for the UI's Script dropdown (after "None") and A1111's GET /sdapi/v1/scripts."""
-    return list(SCRIPT_TITLES)
 
 
 def _arg(args: Sequence[Any], index: int, default: Any) -> Any:

@@ -8,7 +8,8 @@ and may change without notice. The API is versioned by :data:`API_VERSION`.
 
 from pipelines.diffusion.alwayson import AlwaysOnScript, ImageInfo
 from pipelines.events import AppStarted, ImageSaved, ModelLoaded
-from pipelines.scripts.registry import ScriptArg, ScriptCall, SelectableScript
+from pipelines.registry import ScriptArg
+from pipelines.scripts.registry import ScriptCall, SelectableScript
 from webui.extensions.api import API_VERSION, Extension, PostprocessInfo
 
 __all__ = [

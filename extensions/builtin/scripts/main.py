@@ -1,0 +1,60 @@
+"""Atelier's built-in selectable scripts, registered through the public extension API.
+
+The scripts themselves live in ``pipelines.scripts`` (they chain ordinary engine requests);
+this extension only describes their positional arguments (A1111's ``script_args`` order, so
+API clients and the UI call the same ``run``) and builds their controls.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from pipelines.scripts import run_script
+from webui.extensions import Extension, ScriptArg, ScriptCall, SelectableScript
+
+from .controls import matrix_controls, prompts_file_controls, xyz_controls
+
+
+class _BuiltinScript(SelectableScript):
+    def run(self, call: ScriptCall) -> Any:
+        return run_script(call.engine, call.request, self.title, call.args, call.control)
+
+
+def _axis_args(axis: str) -> tuple[ScriptArg, ...]:
+    return (ScriptArg(f"{axis} type", "Nothing"), ScriptArg(f"{axis} values", ""), ScriptArg(f"{axis} values (choices)", []))
+
+
+class XyzPlot(_BuiltinScript):
+    title = "X/Y/Z plot"
+    args = (*_axis_args("X"), *_axis_args("Y"), *_axis_args("Z"),
+            ScriptArg("Draw legend", True), ScriptArg("Include Sub Images", False),
+            ScriptArg("Include Sub Grids", False), ScriptArg("Keep -1 for seeds", False),
+            ScriptArg("Vary seeds for X", False), ScriptArg("Vary seeds for Y", False),
+            ScriptArg("Vary seeds for Z", False), ScriptArg("Grid margins (px)", 0, 0, 500, 2),
+            ScriptArg("Use text inputs instead of dropdowns", False))
+
+
+class PromptMatrix(_BuiltinScript):
+    title = "Prompt matrix"
+    args = (ScriptArg("Put variable parts at start of prompt", False),
+            ScriptArg("Use different seed for each picture", False),
+            ScriptArg("Select prompt", "positive", choices=("positive", "negative")),
+            ScriptArg("Select joining char", "comma", choices=("comma", "space")),
+            ScriptArg("Grid margins (px)", 0, 0, 500, 2))
+
+
+class PromptsFromFile(_BuiltinScript):
+    title = "Prompts from file or textbox"
+    args = (ScriptArg("Iterate seed every line", False), ScriptArg("Use same random seed for all lines", False),
+            ScriptArg("Insert prompts at the", "start", choices=("start", "end")),
+            ScriptArg("List of prompt inputs", ""))
+
+
+def setup(ext: Extension) -> None:
+    # Built-ins may reach the application context (ext._ctx, not part of the public API) for
+    # dynamic choices such as checkpoint names in the X/Y/Z value hints.
+    for script, controls in ((PromptMatrix(), matrix_controls), (PromptsFromFile(), prompts_file_controls),
+                             (XyzPlot(), xyz_controls)):
+        script.ui = partial(controls, ctx=ext._ctx)
+        ext.add_script(script)
