@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 import threading
+import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Iterable, Mapping, Optional
+from typing import IO, Callable, Iterable, Mapping, Optional
 
 from PIL import Image, PngImagePlugin
 
@@ -129,12 +130,16 @@ class OutputWriter:
         """Save a script's grid as ``<kind>-grids/<date>/NNNNN-<label>.ext`` (A1111's grid folder)."""
         return self._write(self.grid_folder(kind), label, self.stamp(image, f"{kind}-grid", infotext), None)
 
+    def labeled_folder(self, folder: str) -> Path:
+        """Where non-generated outputs (face swaps, ...) go: ``<folder>/<date>/``."""
+        return self.base_folder(folder) / date.today().isoformat()
+
     def save_labeled(self, image: Image.Image, folder: str, label: str, infotext: Optional[str], *,
                      operation: Optional[str] = None, sources: Iterable[Source] = ()) -> Path:
         """Stamp and save a non-generated output (a face swap, ...) as
         ``<folder>/<date>/NNNNN-<label>.ext``; ``operation`` defaults to ``folder``."""
         stamped = self.stamp(image, operation or folder, infotext, sources)
-        return self._write(self.base_folder(folder) / date.today().isoformat(), _slug(label) or "image", stamped, None)
+        return self._write(self.labeled_folder(folder), _slug(label) or "image", stamped, None)
 
     def save_numbered(self, image: Image.Image, folder: Path, label: str, infotext: Optional[str]) -> Path:
         """Save into any ``folder`` as ``NNNNN-<label>.ext`` (the "Save" button's saved/ folder)."""
@@ -163,10 +168,28 @@ class OutputWriter:
         data, ext = encode_image(stamped.image, self.fmt, infotext, metadata or {}, stamped.record)
         with self._lock:
             folder.mkdir(parents=True, exist_ok=True)
-            path = folder / f"{self._next_number(folder):05d}-{suffix}{ext}"
+            path = self._numbered(folder, suffix, ext)
             with atomic_open(path, "wb") as handle:
                 handle.write(data)
         return path
+
+    def save_stream(self, folder: str, label: str, ext: str, write: Callable[[IO[bytes]], None]) -> Path:
+        """Save a file that an encoder streams itself (a video) as ``<folder>/<date>/NNNNN-label.ext``.
+
+        ``write`` gets a binary handle on a hidden staging file; only a complete file takes the
+        next number (under the lock, so a concurrent image save never gets the same one).
+        """
+        folder_path = self.labeled_folder(folder)
+        staging = folder_path / f".{uuid.uuid4().hex}{ext}"
+        with atomic_open(staging, "wb") as handle:
+            write(handle)
+        with self._lock:
+            path = self._numbered(folder_path, _slug(label) or "output", ext)
+            staging.replace(path)
+        return path
+
+    def _numbered(self, folder: Path, suffix: str, ext: str) -> Path:
+        return folder / f"{self._next_number(folder):05d}-{suffix}{ext}"
 
     @staticmethod
     def _next_number(folder: Path) -> int:

@@ -46,6 +46,7 @@ class Settings(BaseModel):
     img2img_fix_steps: bool = False
     provenance_marks: bool = Field(True, description="Invisible SDXL + Atelier watermarks in every output")
     faces_notice_acknowledged: bool = Field(False, description="The Faces tab's responsible-use notice was read")
+    faces_video_max_mb: float = Field(1024.0, gt=0, description="Largest video the API accepts for a face swap (MB)")
 
     def output_folders(self) -> dict[str, Path]:
         """The output folders the user moved, keyed like OutputWriter's "<kind>-images"."""

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import av
 import numpy as np
+from scipy import ndimage
+
+from pipelines.faces.types import DetectedFace
 
 FrameMaker = Callable[[int], np.ndarray]
 
@@ -72,3 +75,57 @@ def probe_streams(path: Path) -> dict:
         }
         result["frames"] = sum(1 for _ in container.decode(video=0))
     return result
+
+
+# -- a stand-in face engine for the video job and route tests ----------------------------------
+W, H, SIZE = 160, 96, 24
+RED, BLUE = (230, 30, 30), (30, 30, 230)
+
+
+def crossing(i: int) -> dict[tuple[int, int, int], tuple[int, int]]:
+    """Top-left corner of each square in frame i: red walks right above blue walking left; their
+    left-to-right order flips at i≈6."""
+    return {RED: (10 + 10 * i, 16), BLUE: (126 - 10 * i, 50)}
+
+
+def draw(i: int) -> np.ndarray:
+    image = np.zeros((H, W, 3), np.uint8)
+    for colour, (x, y) in crossing(i).items():
+        image[y:y + SIZE, x:x + SIZE] = colour
+    return image
+
+
+class SquareSwapper:
+    """Finds saturated red / blue squares; swapping paints them green."""
+
+    method = "stand-in"
+
+    def __init__(self) -> None:
+        self.detect_calls = 0
+
+    def detect(self, image: np.ndarray) -> list[DetectedFace]:
+        self.detect_calls += 1
+        faces = []
+        for channel, embedding in ((0, [1.0, 0.0]), (2, [0.0, 1.0])):
+            mask = (image[..., channel] > 150) & (image[..., 1] < 100)
+            labels, _ = ndimage.label(mask)
+            for sl in ndimage.find_objects(labels):
+                ys, xs = sl
+                if (ys.stop - ys.start) * (xs.stop - xs.start) < 100:
+                    continue
+                faces.append(DetectedFace(box=(xs.start, ys.start, xs.stop, ys.stop), score=1.0,
+                                          kps5=np.zeros((5, 2), np.float32), embedding=np.array(embedding)))
+        return sorted(faces, key=lambda f: f.center[0])
+
+    def swap(self, image: np.ndarray, targets: Sequence[DetectedFace]) -> np.ndarray:
+        out = image.copy()
+        for face in targets:
+            x1, y1, x2, y2 = (int(v) for v in face.box)
+            out[y1:y2, x1:x2] = (30, 230, 30)
+        return out
+
+
+def green_at(image: np.ndarray, corner: tuple[int, int]) -> bool:
+    x, y = corner
+    r, g, b = image[y + 6:y + SIZE - 6, x + 6:x + SIZE - 6].reshape(-1, 3).mean(axis=0)
+    return g > 150 and r < 100 and b < 100

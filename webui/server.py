@@ -47,7 +47,9 @@ def create_app(ctx: "AtelierContext", *, api: bool = True, webui: bool = True,
         from webui.ui import CSS, HEAD, build_ui
 
         blocks = build_ui(ctx, extensions)
-        app = gr.mount_gradio_app(app, blocks, path="/", css=CSS, head=HEAD, show_error=True)
+        # outputs/ holds files the UI shows by path (face-swapped videos)
+        app = gr.mount_gradio_app(app, blocks, path="/", css=CSS, head=HEAD, show_error=True,
+                                  allowed_paths=[str(ctx.outputs_dir.resolve())])
     return app
 
 

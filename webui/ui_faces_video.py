@@ -1,9 +1,72 @@
-"""Faces tab, video section: swap faces in a video as a queued job."""
+"""Faces tab, video section: swap a face into a video as a queued job, with progress and cancel."""
 
 from __future__ import annotations
 
+from typing import Any, Iterator, Optional
+
+import gradio as gr
+
 from pipelines.context import AtelierContext
+from pipelines.faces.order import ORDERS
+from pipelines.faces.swap import DEFAULT_THRESHOLD
+from webui import ui_faces_video_actions as actions
+from webui.ui_actions import UserError
+from webui.ui_common import owner
 
 
 def faces_video_section(ctx: AtelierContext) -> None:
-    """Placeholder until the video swap engine lands."""
+    """Video in, source face, target choice; the result plays below once the job is done."""
+    with gr.Accordion("Swap faces in a video", open=False, elem_id="faces_video"):
+        gr.Markdown("mp4, webm, mov or gif. Frames are swapped one by one, the chosen person is followed "
+                    "from frame to frame, and the sound of the source is kept. Results go to `outputs/faces/`.")
+        with gr.Row():
+            video = gr.Video(label="Video", sources=["upload"], elem_id="faces_video_input")
+            source = gr.Image(label="Source face", type="pil", format="png", elem_id="faces_video_source")
+            with gr.Column():
+                target = gr.Textbox("0", label="Target face", elem_id="faces_video_target",
+                                    info="Number on the first frame with faces (0 = first), or 'all'")
+                source_index = gr.Number(0, precision=0, minimum=0, label="Source face number",
+                                         elem_id="faces_video_source_index")
+                method = gr.Dropdown(["auto", "inswapper", "classic"], value="auto", label="Method",
+                                     elem_id="faces_video_method")
+                order = gr.Dropdown(list(ORDERS), value="left-right", label="Face order",
+                                    elem_id="faces_video_order")
+                with gr.Accordion("Reference face (swap only this person)", open=False):
+                    reference = gr.Image(label="Reference face", type="pil", format="png",
+                                         elem_id="faces_video_reference")
+                    distance = gr.Slider(0.05, 1.5, value=DEFAULT_THRESHOLD, step=0.05, label="Max identity distance",
+                                         elem_id="faces_video_distance")
+        with gr.Row():
+            start = gr.Button("Swap video", variant="primary", elem_id="faces_video_start")
+            cancel = gr.Button("Cancel", elem_id="faces_video_cancel")
+        progress = gr.Markdown("", elem_id="faces_video_progress")
+        with gr.Row():
+            result = gr.Video(label="Result", interactive=False, elem_id="faces_video_result")
+            saved = gr.Textbox(label="Saved to", interactive=False, elem_id="faces_video_path")
+        job_id = gr.State("")
+
+    def run(video_path: Optional[str], source_image: Any, target_text: str, source_face: float, method_name: str,
+            face_order: str, reference_image: Any, max_distance: float,
+            request: gr.Request = None) -> Iterator[tuple[Any, ...]]:
+        """Queue the job, stream its status line, then show the video."""
+        try:
+            job = actions.start(ctx, video_path, source_image, target=target_text, source_face_index=int(source_face or 0),
+                                method=method_name, face_order=face_order, reference=reference_image,
+                                reference_max_distance=max_distance, owner=owner(request))
+        except UserError as exc:
+            raise gr.Error(str(exc)) from exc
+        while not job.done.wait(0.5):
+            yield gr.update(), gr.update(), actions.status(ctx, job), job.id
+        try:
+            path, summary = actions.result(job)
+        except UserError as exc:
+            yield None, "", f"⚠ {exc}", ""
+            return
+        yield path, path, summary, ""
+
+    def stop(current: str, request: gr.Request = None) -> str:
+        return actions.cancel(ctx, current, owner(request))
+
+    start.click(run, [video, source, target, source_index, method, order, reference, distance],
+                [result, saved, progress, job_id], concurrency_limit=None)
+    cancel.click(stop, job_id, progress, queue=False)

@@ -7,6 +7,7 @@ imports ``pkg_resources`` (gone here), so its ``models/`` folder is located with
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import math
 from pathlib import Path
@@ -57,6 +58,13 @@ class BuiltinBackend:
         self.models = models
         self.folder = face_models_folder()
 
+    @functools.cached_property
+    def _hog(self) -> Any:
+        """dlib's HOG detector: building it takes ~2 s, so once per backend, not per image."""
+        import dlib
+
+        return dlib.get_frontal_face_detector()
+
     def _predictor(self) -> Any:
         import dlib
 
@@ -72,13 +80,12 @@ class BuiltinBackend:
     def boxes(self, rgb: np.ndarray, min_margin: float = 0.0) -> list[tuple[Box, float]]:
         """HOG detections (box in full-image pixels, HOG margin)."""
         import cv2
-        import dlib
 
         h, w = rgb.shape[:2]
         scale = min(1.0, DETECT_MAX_SIDE / max(h, w))
         small = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else rgb
         upsample = 1 if max(small.shape[:2]) < SMALL_SIDE else 0
-        rects, scores, _ = dlib.get_frontal_face_detector().run(np.ascontiguousarray(small), upsample, min_margin)
+        rects, scores, _ = self._hog.run(np.ascontiguousarray(small), upsample, min_margin)
         found = []
         for rect, score in zip(rects, scores):
             box = (max(rect.left(), 0) / scale, max(rect.top(), 0) / scale,

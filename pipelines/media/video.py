@@ -30,7 +30,20 @@ _MAX_TIMESCALE = 1 << 30  # mp4 keeps its clock rate in 32 bits
 
 
 class VideoError(ValueError):
-    """The file is not a video PyAV can decode (or has no video stream)."""
+    """The file is not a video PyAV can decode (or has no video stream).
+
+    ``reason`` is the problem without the file name, for callers that know the file by
+    another name (an upload stored under a generated one).
+    """
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{Path(path).name}: {reason}")
+        self.reason = reason
+
+
+def _ffmpeg_reason(exc: BaseException) -> str:
+    """FFmpeg's message without the path it appends."""
+    return getattr(exc, "strerror", None) or type(exc).__name__
 
 
 @dataclass(frozen=True)
@@ -70,13 +83,13 @@ def _open(path: Path) -> av.container.InputContainer:
     try:
         container = av.open(str(path), mode="r")
     except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
-        raise VideoError(f"{Path(path).name}: not a readable video ({exc})") from exc
+        raise VideoError(path, f"not a readable video ({_ffmpeg_reason(exc)})") from exc
     problem = ("is a still image, not a video" if container.format.name in _IMAGE_DEMUXERS
                or container.format.name.endswith("_pipe")
                else None if container.streams.video else "has no video stream")
     if problem:
         container.close()
-        raise VideoError(f"{Path(path).name}: {problem}")
+        raise VideoError(path, problem)
     return container
 
 
@@ -95,7 +108,7 @@ def probe(path: Path) -> VideoInfo:
         stream = container.streams.video[0]
         ctx = stream.codec_context
         if not ctx.width or not ctx.height:
-            raise VideoError(f"{Path(path).name}: video stream has no picture size")
+            raise VideoError(path, "video stream has no picture size")
         fps = stream.average_rate or stream.guessed_rate or stream.base_rate or _FALLBACK_FPS
         duration = _seconds(stream.duration, stream.time_base)
         if duration is None and container.duration is not None:
@@ -124,7 +137,7 @@ def read_frames(path: Path) -> Iterator[Frame]:
                 pts = frame.pts - origin if frame.pts is not None else round(index / fps / time_base)
                 yield Frame(index, pts, float(pts * time_base), frame.to_ndarray(format="rgb24"))
         except av.FFmpegError as exc:
-            raise VideoError(f"{Path(path).name}: decoding failed ({exc})") from exc
+            raise VideoError(path, f"decoding failed ({_ffmpeg_reason(exc)})") from exc
 
 
 def even_size(image: np.ndarray) -> np.ndarray:
