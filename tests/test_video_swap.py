@@ -124,3 +124,18 @@ def test_selector_finds_the_target_again_by_identity_after_the_track_is_lost() -
         picked.append([f.box[0] for f in chosen])
     assert picked == [[100], [], [], [], [300]]
     assert selector.first_frame == 0
+
+
+def test_provenance_marker_marks_frames_unless_marks_are_off(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from pipelines.faces.video_swap import provenance_marker
+    from pipelines.provenance.watermarks import read_atelier
+
+    writer = OutputWriter(tmp_path / "outputs")
+    frame = np.random.default_rng(0).integers(0, 256, (384, 512, 3), dtype=np.uint8)
+    mark = provenance_marker(writer, [Image.fromarray(frame)])
+    assert not read_atelier(Image.fromarray(frame)).found
+    assert read_atelier(Image.fromarray(mark(frame))).found
+    writer.provenance_marks = False
+    assert provenance_marker(writer, []) is None

@@ -24,6 +24,8 @@ from pipelines.faces.types import DetectedFace, FaceOrder
 from pipelines.jobs import Job, JobControl, JobInterrupted
 from pipelines.media.video import VideoError, VideoInfo, VideoWriter, probe, read_frames
 from pipelines.outputs import OutputWriter
+from pipelines.provenance.record import ProvenanceRecord, Source
+from pipelines.provenance.stamp import mark_image
 
 if TYPE_CHECKING:
     from pipelines.context import AtelierContext
@@ -225,13 +227,13 @@ def engine_swapper(ctx: "AtelierContext", source: Image.Image, request: VideoSwa
     return _EngineSwapper(ctx.faces, source, request, embed=with_reference or request.target != "all")
 
 
-def provenance_frame_marker() -> Optional[FrameMarker]:
-    """HOOK: the provenance mark for every written frame, once ``pipelines.provenance`` has one.
-
-    Returns None (frames are written unmarked) until the provenance engine provides a function
-    that marks an RGB image.
-    """
-    return None
+def provenance_marker(writer: OutputWriter, sources: Sequence[Source]) -> Optional[FrameMarker]:
+    """Marks every frame with the invisible provenance marks of one record for the clip (what
+    the Detect tab reads in any frame); None when the user turned marks off."""
+    if not writer.provenance_marks:
+        return None
+    record = ProvenanceRecord.new(JOB_KIND, sources)
+    return lambda rgb: np.asarray(mark_image(Image.fromarray(rgb), record))
 
 
 def start_video_swap(ctx: "AtelierContext", request: VideoSwapRequest, source: Image.Image, *,
@@ -246,7 +248,7 @@ def start_video_swap(ctx: "AtelierContext", request: VideoSwapRequest, source: I
     check_video(request.video)
     swapper = engine_swapper(ctx, source, request, with_reference=reference is not None)
     identity = ctx.faces.reference_embedding(reference) if reference is not None else None
-    mark = provenance_frame_marker()
+    mark = provenance_marker(ctx.writer, [source] + ([reference] if reference is not None else []))
 
     def job(control: JobControl) -> VideoSwapResult:
         try:
