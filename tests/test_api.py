@@ -208,6 +208,12 @@ def test_img2img_accepts_data_urls_and_echoes_init_images_only_when_asked(api: A
     assert body["parameters"]["init_images"] == [source]
 
 
+@pytest.mark.parametrize("strength", [0.2, 0.0])
+def test_img2img_with_less_than_one_denoising_step_still_runs_one(api: Api, strength: float) -> None:
+    body, info = api.generate("img2img", init_images=[b64png(noise_image())], steps=3, denoising_strength=strength)
+    assert len(body["images"]) == 1 and info["denoising_strength"] == strength
+
+
 @pytest.mark.parametrize("full_res", [True, False], ids=["only-masked", "whole-picture"])
 def test_inpaint_keeps_pixels_far_outside_the_mask(api: Api, full_res: bool) -> None:
     source = noise_image(1)

@@ -7,6 +7,7 @@ serialised by :class:`pipelines.jobs.JobQueue`; this module only runs one job.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,15 @@ LATENT_UPSCALE_MODES = {
 # Latents (B, C, h, w) and the model's architecture → a live-preview image
 Previewer = Callable[[torch.Tensor, Architecture], Image.Image]
 PIXEL_UPSCALERS = {"None": None, "Lanczos": Image.Resampling.LANCZOS, "Nearest": Image.Resampling.NEAREST}
+
+
+MIN_STRENGTH = 1e-3
+
+
+def schedule_steps(steps: int, strength: float) -> int:
+    """The schedule length to give diffusers for img2img: it runs ``int(steps * strength)``
+    steps and fails on zero, so a low strength gets a schedule long enough for one step."""
+    return steps if int(steps * strength) >= 1 else math.ceil(1 / max(strength, MIN_STRENGTH))
 
 
 @dataclass
@@ -182,10 +192,13 @@ class GenerationEngine:
         self.previewer: Previewer = latents_to_preview  # the show_progress_type setting may swap in TAESD
         self._encoders: dict[str, tuple[tuple, PromptEncoder]] = {}
 
+    def pixel_upscalers(self) -> list[str]:
+        """Pixel upscaler names in A1111's ``sd_upscalers`` order: None, Lanczos, Nearest, files."""
+        return [i.name for i in self.upscalers.usable] if self.upscalers is not None else list(PIXEL_UPSCALERS)
+
     def hires_upscalers(self) -> list[str]:
         """Names ``hr_upscaler`` accepts: latent modes, then pixel upscalers (ESRGAN files too)."""
-        pixel = [i.name for i in self.upscalers.usable] if self.upscalers is not None else list(PIXEL_UPSCALERS)
-        return [*LATENT_UPSCALE_MODES, *pixel]
+        return [*LATENT_UPSCALE_MODES, *self.pixel_upscalers()]
 
     def pixel_upscale(self, image: Image.Image, name: str, width: int, height: int) -> Image.Image:
         """``image`` at exactly ``width`` × ``height`` through pixel upscaler ``name`` ("None":
@@ -434,7 +447,7 @@ class GenerationEngine:
         second = self._common_kwargs(loaded, req, seeds, progress, img2img, texts, hires_steps=hires_steps)
         strength = req.denoising_strength if req.denoising_strength is not None else HIRES_DEFAULT_DENOISING
         # A1111 runs exactly the hires steps: ask diffusers for steps/strength in total
-        second["num_inference_steps"] = max(1, round(hires_steps / max(strength, 1e-3)))
+        second["num_inference_steps"] = max(1, round(hires_steps / max(strength, MIN_STRENGTH)))
         progress.offset = req.steps
         return img2img(image=second_input, strength=strength, **second).images
 
@@ -450,10 +463,11 @@ class GenerationEngine:
         count = len(seeds)
         sources = [req.init_images[i % len(req.init_images)] for i in range(count)]
         init = [imgops.resize_image(im, req.width, req.height, req.resize_mode) for im in sources]
-        strength = req.denoising_strength if req.denoising_strength is not None else 0.75
+        strength = max(req.denoising_strength if req.denoising_strength is not None else 0.75, MIN_STRENGTH)
         if req.mask is None and not loaded.architecture.inpaint:
             pipe = loaded.pipeline("img2img")
             kwargs = self._common_kwargs(loaded, req, seeds, progress, pipe, texts)
+            kwargs["num_inference_steps"] = schedule_steps(req.steps, strength)
             image_input: Any = init
             if req.resize_mode is ResizeMode.LATENT_UPSCALE:
                 image_input = self._latent_resize(loaded, sources, req.width, req.height)
@@ -499,6 +513,7 @@ class GenerationEngine:
                                                           req.width, req.height)
         pipe = loaded.pipeline("inpaint")
         kwargs = self._common_kwargs(loaded, req, seeds, progress, pipe, texts)
+        kwargs["num_inference_steps"] = schedule_steps(req.steps, strength)
         out = pipe(image=work, mask_image=gen_mask, strength=strength, width=req.width, height=req.height,
                    **kwargs).images
         return [imgops.paste_back(orig, imgops.uncrop(orig, gen, box), mask) for orig, gen in zip(init, out)]

@@ -1,4 +1,5 @@
-"""A1111's built-in scripts: X/Y/Z plot, prompt matrix, prompts from file or textbox.
+"""A1111's built-in scripts: X/Y/Z plot, prompt matrix, prompts from file or textbox, and
+(img2img only) SD upscale.
 
 Each script is one job that chains ordinary engine requests (see :mod:`runner`), so every
 image is made, saved and recorded exactly as a single request would be. The UI calls the
@@ -17,6 +18,7 @@ from pipelines.scripts.axis_values import join_csv
 from pipelines.scripts.prompt_matrix import PromptMatrixOptions, run_prompt_matrix
 from pipelines.scripts.prompts_from_file import PromptsFromFileOptions, run_prompts_from_file
 from pipelines.scripts.runner import ScriptResult, job_kind
+from pipelines.scripts.sd_upscale import SdUpscaleOptions, run_sd_upscale
 from pipelines.scripts.xyz_plot import (
     XyzAxis,
     XyzOptions,
@@ -28,14 +30,14 @@ from pipelines.scripts.xyz_plot import (
 )
 
 __all__ = [
-    "PromptMatrixOptions", "PromptsFromFileOptions", "ScriptResult", "SCRIPT_TITLES", "XyzAxis", "XyzOptions",
-    "axis_choices", "list_axis_types", "run_prompt_matrix", "run_prompts_from_file", "run_script",
-    "run_xyz_plot",
+    "PromptMatrixOptions", "PromptsFromFileOptions", "SCRIPT_TITLES", "ScriptResult", "SdUpscaleOptions", "XyzAxis",
+    "XyzOptions", "axis_choices", "list_axis_types", "run_prompt_matrix", "run_prompts_from_file", "run_script",
+    "run_sd_upscale", "run_xyz_plot",
 ]
 
 # A1111's titles; the API's script_name is any of them in any case. They are registered into
 # ctx.scripts by the built-in extension extensions/builtin/scripts.
-SCRIPT_TITLES = ("Prompt matrix", "Prompts from file or textbox", "X/Y/Z plot")
+SCRIPT_TITLES = ("Prompt matrix", "Prompts from file or textbox", "X/Y/Z plot", "SD upscale")
 
 
 def _arg(args: Sequence[Any], index: int, default: Any) -> Any:
@@ -103,4 +105,9 @@ def run_script(engine: GenerationEngine, request: GenerationRequest, script_name
             prompt_position=str(_arg(args, 2, "start")) if text_at == 3 else "start",
         )
         return run_prompts_from_file(engine, request, str(_arg(args, text_at, "")), options, control)
+    if name == "sd upscale":
+        # A1111: [info (ignored), overlap, upscaler index or name, scale factor]
+        options = SdUpscaleOptions(overlap=int(_arg(args, 1, 64)), upscaler=_arg(args, 2, 0),
+                                   scale_factor=float(_arg(args, 3, 2.0)))
+        return run_sd_upscale(engine, request, options, control)
     raise ValueError(f"unknown script {script_name!r}; available: {', '.join(SCRIPT_TITLES)}")

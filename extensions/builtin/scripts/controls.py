@@ -51,6 +51,17 @@ def prompts_file_controls(kind: str, ctx: Any) -> list[Any]:
     return [iterate_seed, same_seed, position, text]
 
 
+def sd_upscale_controls(kind: str, ctx: Any) -> list[Any]:
+    """A1111's order: info, tile overlap, upscaler (as its index), scale factor."""
+    gr.Markdown("Upscales the init image by the scale factor, then redraws it in tiles of the width × height set above.")
+    names = ctx.engine.pixel_upscalers()
+    with gr.Row():
+        overlap = gr.Slider(0, 256, value=64, step=16, label="Tile overlap")
+        scale = gr.Slider(1.0, 4.0, value=2.0, step=0.05, label="Scale Factor")
+    upscaler = gr.Radio(names, value=names[0], type="index", label="Upscaler")
+    return [gr.State(""), overlap, upscaler, scale]
+
+
 def _axis_hint(ctx: Any) -> Callable[[str], Any]:
     def hint(axis_type: str) -> Any:
         choices = axis_choices(ctx, axis_type)

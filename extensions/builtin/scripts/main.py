@@ -13,7 +13,7 @@ from typing import Any
 from pipelines.scripts import run_script
 from webui.extensions import Extension, ScriptArg, ScriptCall, SelectableScript
 
-from .controls import matrix_controls, prompts_file_controls, xyz_controls
+from .controls import matrix_controls, prompts_file_controls, sd_upscale_controls, xyz_controls
 
 
 class _BuiltinScript(SelectableScript):
@@ -51,10 +51,17 @@ class PromptsFromFile(_BuiltinScript):
             ScriptArg("List of prompt inputs", ""))
 
 
+class SdUpscale(_BuiltinScript):
+    title = "SD upscale"
+    txt2img = False
+    args = (ScriptArg("Info", ""), ScriptArg("Tile overlap", 64, 0, 256, 16),
+            ScriptArg("Upscaler (index or name)", 0), ScriptArg("Scale Factor", 2.0, 1.0, 4.0, 0.05))
+
+
 def setup(ext: Extension) -> None:
     # Built-ins may reach the application context (ext._ctx, not part of the public API) for
     # dynamic choices such as checkpoint names in the X/Y/Z value hints.
     for script, controls in ((PromptMatrix(), matrix_controls), (PromptsFromFile(), prompts_file_controls),
-                             (XyzPlot(), xyz_controls)):
+                             (XyzPlot(), xyz_controls), (SdUpscale(), sd_upscale_controls)):
         script.ui = partial(controls, ctx=ext._ctx)
         ext.add_script(script)
