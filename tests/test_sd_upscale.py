@@ -70,7 +70,7 @@ def test_upscaler_by_index_and_two_pictures(api: Api) -> None:
 
 
 BAD = [
-    ("txt2img", {}, "img2img script"),
+    ("txt2img", {}, "script SD upscale does not support txt2img"),
     ("img2img", {"script_args": ["", 16, 99, 2]}, "upscaler index 99 out of range; upscalers: 0: None"),
     ("img2img", {"script_args": ["", 16, "4x-Foo", 2]}, "unknown upscaler '4x-Foo'"),
     ("img2img", {"script_args": ["", 64, "Lanczos", 2]}, "overlap must be"),
