@@ -119,6 +119,7 @@ class AtelierContext:
         self.queue = JobQueue()
         self.detectors = DetectorLibrary(config.models_dir / "detectors", self.cache, self.policy)
         self.events = EventHub()
+        self.writer.events = self.events
         self.scripts = ScriptRegistry()
         self.manager.on_model_loaded.append(
             lambda loaded: self.events.emit("model_loaded", ModelLoaded(loaded.info.title, loaded.architecture.label)))

@@ -7,6 +7,7 @@ record is stored, so no feature can forget them.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import uuid
@@ -17,10 +18,13 @@ from typing import IO, Callable, Iterable, Mapping, Optional
 
 from PIL import Image, PngImagePlugin
 
+from pipelines.events import EventHub, ImageSaved
 from pipelines.fileio import atomic_open
 from pipelines.provenance.metadata import png_chunks, read_record, xmp_packet
 from pipelines.provenance.record import ProvenanceRecord, Source
 from pipelines.provenance.stamp import Stamped, stamp
+
+log = logging.getLogger(__name__)
 
 FORMATS = ("png", "jpg", "webp")
 _EXIF_IFD = 0x8769
@@ -67,6 +71,18 @@ def encode_image(image: Image.Image, fmt: str, infotext: Optional[str], metadata
     raise ValueError(f"unknown image format {fmt!r}; use one of {', '.join(FORMATS)}")
 
 
+@dataclass(frozen=True)
+class PostprocessInfo:
+    """What a post-processor knows about the image it may change before it is marked and written."""
+
+    operation: str
+    """txt2img, img2img, txt2img-grid, extras, faces, ..."""
+    infotext: Optional[str]
+
+
+Postprocessor = Callable[[Image.Image, PostprocessInfo], Image.Image]
+
+
 @dataclass
 class OutputWriter:
     """Saves images under ``<root>/<kind>-images/<date>/NNNNN-seed-prompt.ext``, each stamped
@@ -78,6 +94,11 @@ class OutputWriter:
     # Per-folder overrides keyed "<kind>-images" / "<kind>-grids" (A1111's outdir_* settings)
     folders: dict[str, Path] = field(default_factory=dict)
     provenance_marks: bool = True
+    postprocessors: dict[str, Postprocessor] = field(default_factory=dict)
+    """Run in order on every image before it is marked (extensions' post-processing step),
+    keyed by who registered each, so a re-registration replaces rather than doubles."""
+    events: Optional[EventHub] = None
+    """Told ``image_saved`` after every write."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def base_folder(self, name: str) -> Path:
@@ -94,8 +115,19 @@ class OutputWriter:
               sources: Iterable[Source] = ()) -> Stamped:
         """Mark ``image`` and build its provenance record, once. Callers that also show or
         return the image (the engine's gallery and API results) stamp first and then
-        :meth:`save_stamped`, so what users see is what is on disk."""
+        :meth:`save_stamped`, so what users see is what is on disk. Post-processors run first,
+        so the marks cover their changes."""
+        image = self._postprocess(image, PostprocessInfo(operation, infotext))
         return stamp(image, operation, infotext=infotext, sources=sources, marks=self.provenance_marks)
+
+    def _postprocess(self, image: Image.Image, info: PostprocessInfo) -> Image.Image:
+        for fn in list(self.postprocessors.values()):
+            try:
+                image = fn(image, info)
+            except Exception:  # noqa: BLE001 - an extension's bug must never lose the image
+                log.exception("image post-processor %s failed; image kept as it was",
+                              getattr(fn, "__qualname__", fn))
+        return image
 
     def save(
         self,
@@ -153,6 +185,7 @@ class OutputWriter:
         path = folder / f"{stem}{ext}"
         with atomic_open(path, "wb") as handle:
             handle.write(data)
+        self._saved(path, stamped)
         return path
 
     def _saved_again(self, image: Image.Image, operation: str, infotext: Optional[str]) -> Stamped:
@@ -171,6 +204,7 @@ class OutputWriter:
             path = self._numbered(folder, suffix, ext)
             with atomic_open(path, "wb") as handle:
                 handle.write(data)
+        self._saved(path, stamped)
         return path
 
     def save_stream(self, folder: str, label: str, ext: str, write: Callable[[IO[bytes]], None]) -> Path:
@@ -190,6 +224,10 @@ class OutputWriter:
 
     def _numbered(self, folder: Path, suffix: str, ext: str) -> Path:
         return folder / f"{self._next_number(folder):05d}-{suffix}{ext}"
+
+    def _saved(self, path: Path, stamped: Stamped) -> None:
+        if self.events is not None:
+            self.events.emit("image_saved", ImageSaved(path, stamped.record.operation, stamped.infotext))
 
     @staticmethod
     def _next_number(folder: Path) -> int:

@@ -58,6 +58,7 @@ def test_example_extension_loads_with_its_tab_route_and_callbacks(roots: tuple[P
     (record,) = host.records
     assert (record.name, record.status, record.error) == ("hello", "loaded", None)
     assert [tab.title for tab in host.tabs] == ["Hello"]
+    assert "Hello steps" in host.ctx.scripts.titles("txt2img")
     paths = {route.path for router in host.routers for route in router.routes}
     assert paths == {"/ext/hello/greet", "/ext/hello/events"}
     host.ctx.events.emit("app_started", AppStarted(version="9"))
@@ -203,6 +204,11 @@ def test_real_server_serves_the_extension_route_tab_and_reports_broken_ones(
         config = json.loads(page)
         labels = [c.get("props", {}).get("label") for c in config["components"]]
         assert "Hello" in labels and "Extensions" in labels
+        body = {"prompt": "a hut", "steps": 20, "width": 64, "height": 64, "seed": 5,
+                "script_name": "Hello steps", "script_args": [2], "save_images": True}
+        assert "Hello steps: 2" in server.json("POST", "/sdapi/v1/txt2img", body)["info"]
+        (saved_path,) = server.json("GET", "/ext/hello/events")["saved"]
+        assert _red_corner(Path(saved_path))
         extensions = {e["name"]: e for e in server.json("GET", "/sdapi/v1/extensions")}
         assert extensions["hello"]["enabled"] and extensions["hello"]["version"] == "1.2.0"
         assert extensions["broken"]["status"] == "error" and "kaput" in extensions["broken"]["error"]
@@ -236,3 +242,59 @@ def test_failing_callback_is_logged_not_raised(caplog: pytest.LogCaptureFixture)
     assert len(calls) == 1 and "extension bad" in caplog.text
     with pytest.raises(ValueError, match="unknown event"):
         hub.subscribe("nope", print)  # type: ignore[arg-type]
+
+
+def _red_corner(path: Path) -> bool:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        r, g, b = image.convert("RGB").getpixel((1, 1))
+    return r > 230 and g < 25 and b < 25
+
+
+def test_example_script_and_postprocessor_through_the_ui_functions(roots: tuple) -> None:
+    from webui import ui_actions as actions
+    from webui.ui_scripts import SEP, make_runner
+
+    host = make_host(*roots)
+    ctx = host.ctx
+    saved: list = []
+    unsubscribe = ctx.events.subscribe("image_saved", saved.append)
+    try:
+        runner = make_runner(ctx, "Hello steps", {f"Hello steps{SEP}0": 3})
+        request = actions.txt2img_request(ctx, prompt="a hut", negative_prompt="", steps=20, width=64, height=64,
+                                          seed=5, sampler_name="Euler", scheduler="Automatic", n_iter=1,
+                                          batch_size=1, cfg_scale=7.0)
+        result = actions.finish(actions.start(ctx, "txt2img", request, "hello-user", runner))
+    finally:
+        unsubscribe()
+    assert "Steps: 3," in result.infotexts[0] and "Hello steps: 3" in result.infotexts[0]
+    assert len(saved) == 1 and _red_corner(saved[0].path)
+    with pytest.raises(ValueError, match="between 1 and 8"):
+        make_runner(ctx, "Hello steps", {f"Hello steps{SEP}0": 9})
+
+
+def test_example_script_through_the_api_is_listed_described_and_runs(roots: tuple) -> None:
+    import base64
+    import io
+
+    from fastapi.testclient import TestClient
+    from PIL import Image
+
+    from webui.server import create_app
+
+    host = make_host(*roots)
+    client = TestClient(create_app(host.ctx, api=True, webui=False, extensions=host))
+    assert "hello steps" in client.get("/sdapi/v1/scripts").json()["txt2img"]
+    info = [s for s in client.get("/sdapi/v1/script-info").json() if s["name"] == "hello steps"]
+    assert info[0]["args"][0] | {"value": 2} == {"label": "Steps", "value": 2, "minimum": 1, "maximum": 8,
+                                                   "step": 1, "choices": None}
+    body = {"prompt": "a hut", "steps": 20, "width": 64, "height": 64, "seed": 5, "script_name": "hello steps",
+            "script_args": [4]}
+    response = client.post("/sdapi/v1/txt2img", json=body)
+    assert response.status_code == 200, response.text
+    assert "Hello steps: 4" in response.json()["info"]
+    with Image.open(io.BytesIO(base64.b64decode(response.json()["images"][0]))) as image:
+        assert image.convert("RGB").getpixel((1, 1))[0] > 230  # the post-processed pixels are returned
+    bad = client.post("/sdapi/v1/txt2img", json={**body, "script_args": [40]})
+    assert bad.status_code == 422 and "between 1 and 8" in bad.text

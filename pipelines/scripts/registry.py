@@ -46,6 +46,12 @@ class ScriptCall:
 
         self.kind = job_kind(self.request)
 
+    def with_fields(self, **fields: Any) -> "GenerationRequest":
+        """A validated copy of the base request with ``fields`` changed."""
+        from pipelines.scripts.runner import with_fields
+
+        return with_fields(self.request, **fields)
+
     def process(self, request: "GenerationRequest") -> "GenerationResult":
         """Generate ``request`` through the normal engine path (saving, infotext, LoRA) in this job."""
         run = self.engine.img2img if self.kind == "img2img" else self.engine.txt2img

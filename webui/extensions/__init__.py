@@ -10,7 +10,8 @@ from pipelines.diffusion.alwayson import AlwaysOnScript, ImageInfo
 from pipelines.events import AppStarted, ImageSaved, ModelLoaded
 from pipelines.registry import ScriptArg
 from pipelines.scripts.registry import ScriptCall, SelectableScript
-from webui.extensions.api import API_VERSION, Extension, PostprocessInfo
+from pipelines.outputs import PostprocessInfo
+from webui.extensions.api import API_VERSION, Extension
 
 __all__ = [
     "API_VERSION", "AlwaysOnScript", "AppStarted", "Extension", "ImageInfo", "ImageSaved", "ModelLoaded",

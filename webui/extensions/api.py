@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from fastapi import APIRouter
-from PIL import Image
 
 from pipelines.diffusion.alwayson import AlwaysOnScript
 from pipelines.events import AppStarted, ImageSaved, ModelLoaded
+from pipelines.outputs import Postprocessor
 from pipelines.scripts.registry import SelectableScript
 from webui.extensions.manifest import Manifest
 
@@ -25,17 +25,6 @@ one newer than this is refused with a message, older ones keep working."""
 
 TabBuilder = Callable[[], None]
 """Builds the tab's Gradio components; called inside ``gr.Tab(title)``."""
-
-Postprocessor = Callable[[Image.Image, "PostprocessInfo"], Image.Image]
-
-
-@dataclass(frozen=True)
-class PostprocessInfo:
-    """What a post-processor knows about the image it may change before it is written."""
-
-    kind: str
-    infotext: str | None
-
 
 @dataclass(frozen=True)
 class ExtensionTab:

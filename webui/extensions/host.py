@@ -216,8 +216,8 @@ class ExtensionHost:
             for unregister in undo:
                 unregister()
             raise ExtensionLoadError(str(exc)) from exc
-        for fn in handle.registered.postprocessors:
-            self.ctx.writer.postprocessors.append(fn)
+        for index, fn in enumerate(handle.registered.postprocessors):
+            self.ctx.writer.postprocessors[f"{owner} #{index}"] = fn
         for event, fn in handle.registered.callbacks:
             self.ctx.events.subscribe(event, fn, owner=owner)  # type: ignore[arg-type]
 
