@@ -23,6 +23,7 @@ class Paint(AlwaysOnScript):
 
     def __init__(self) -> None:
         self.seen: list[tuple[str, int, int]] = []
+        self.batches: list[tuple[int, list[int]]] = []
         self.finished: list[int] = []
 
     def check_args(self, args: list[Any]) -> None:
@@ -31,6 +32,9 @@ class Paint(AlwaysOnScript):
 
     def before_generation(self, request: Any, args: list[Any]) -> Any:
         return request.model_copy(update={"extra": {**request.extra, "Paint": "-".join(map(str, args))}})
+
+    def before_batch(self, request: Any, batch: int, seeds: list[int], args: list[Any]) -> None:
+        self.batches.append((batch, seeds))
 
     def postprocess_image(self, image: Image.Image, info: ImageInfo, args: list[Any]) -> Image.Image:
         self.seen.append((info.kind, info.seed, info.index))
@@ -68,7 +72,9 @@ def solid(data: str, colour: tuple[int, int, int]) -> bool:
 def test_enabled_script_runs_its_hooks_on_every_image_and_saved_file(api: Api) -> None:
     script = paint(api)
     script.seen.clear()
+    script.batches.clear()
     body, info = api.generate(batch_size=2, seed=10, save_images=True, alwayson_scripts={"paint": {"args": [255, 0, 0]}})
+    assert script.batches == [(0, [10, 11])]
     assert all(solid(data, (255, 0, 0)) for data in body["images"])
     assert all("Paint: 255-0-0" in text for text in info["infotexts"])
     assert script.seen == [("txt2img", 10, 0), ("txt2img", 11, 1)] and script.finished[-1] == 2

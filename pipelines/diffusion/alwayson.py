@@ -15,6 +15,7 @@ Writing one (the interface the Extensions API and the Faces engine build on)::
         def check_args(self, args): ...        # ValueError → HTTP 422 before the job is queued
         def before_generation(self, request, args):  # may return a changed request
             return request.model_copy(update={"extra": {**request.extra, "Tint": args[0]}})
+        def before_batch(self, request, batch, seeds, args): ...  # each batch (A1111's process_batch)
         def postprocess_image(self, image, info, args):  # each image, before infotext and saving
             return image
         def after_generation(self, result, args): ...   # once per engine job, with every image
@@ -68,6 +69,10 @@ class AlwaysOnScript:
     def before_generation(self, request: "GenerationRequest", args: list[Any]) -> "GenerationRequest":
         return request
 
+    def before_batch(self, request: "GenerationRequest", batch: int, seeds: list[int], args: list[Any]) -> None:
+        """Called before each batch (A1111's ``process_batch``): batch number and its seeds."""
+        return None
+
     def postprocess_image(self, image: Image.Image, info: ImageInfo, args: list[Any]) -> Image.Image:
         return image
 
@@ -100,6 +105,14 @@ class AlwaysOnRegistry(TitledRegistry[AlwaysOnScript]):
         for script, args in self._enabled(request):
             request = script.before_generation(request, args)
         return request
+
+    def before_batch(self, request: "GenerationRequest", batch: int, seeds: list[int], warnings: list[str]) -> None:
+        for script, args in self._enabled(request):
+            try:
+                script.before_batch(request, batch, list(seeds), args)
+            except Exception as exc:  # noqa: BLE001 - report the script, keep generating
+                log.exception("always-on script %s failed before batch %d", script.title, batch)
+                _warn(warnings, f"{script.title}: {exc or type(exc).__name__}")
 
     def postprocess_image(self, image: Image.Image, info: ImageInfo, warnings: list[str]) -> Image.Image:
         for script, args in self._enabled(info.request):

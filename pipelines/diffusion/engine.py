@@ -287,6 +287,7 @@ class GenerationEngine:
             control.skipped.clear()
             seeds = all_seeds[batch * req.batch_size:(batch + 1) * req.batch_size]
             subseeds = all_subseeds[batch * req.batch_size:(batch + 1) * req.batch_size]
+            self.alwayson.before_batch(req, batch, seeds, result.warnings)
             progress = _Progress(control, batch, loaded.architecture, self.previewer)
             if isinstance(encoded, Img2ImgRequest):
                 images = self._img2img_batch(loaded, encoded, seeds, progress, texts)
