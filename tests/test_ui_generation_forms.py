@@ -246,3 +246,87 @@ def test_ui_has_the_sub_tabs_buttons_and_named_endpoints(ctx: AtelierContext) ->
     api_names = {fn.api_name for fn in demo.fns.values()}
     assert {"txt2img", "img2img", "png_info", "txt2img_interrupt", "txt2img_send_to_inpaint", "img2img_save",
             "png_info_to_txt2img", "quick_sd_vae", "settings_apply"} <= api_names
+
+
+# -- TAESD live previews ---------------------------------------------------------------------
+
+def _write_taesd(folder: Path, name: str, layout: str, seed: int = 0) -> torch.nn.Module:
+    """A random-weight TAESD decoder in A1111's ``models/VAE-taesd`` layout ("original": the
+    madebyollin nn.Sequential keys in a .pth; "diffusers": DecoderTiny keys in .safetensors)."""
+    from diffusers import AutoencoderTiny
+    from safetensors.torch import save_file
+
+    torch.manual_seed(seed)
+    decoder = AutoencoderTiny().decoder.eval()
+    state = {k: v.detach().clone().contiguous() for k, v in decoder.state_dict().items()}
+    folder.mkdir(parents=True, exist_ok=True)
+    if layout == "original":
+        renamed = {}
+        for key, value in state.items():
+            index, rest = key.removeprefix("layers.").split(".", 1)
+            renamed[f"{int(index) + 1}.{rest}"] = value
+        torch.save(renamed, folder / f"{name}.pth")
+    else:
+        save_file({f"decoder.{k}": v for k, v in state.items()}, str(folder / f"{name}.safetensors"))
+    return decoder
+
+
+@pytest.fixture
+def taesd_ctx(make_context, tiny_models_dir: Path, tmp_path: Path) -> AtelierContext:
+    """A context whose models folder has the tiny checkpoints and a VAE-taesd folder of its own."""
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "Stable-diffusion").symlink_to(tiny_models_dir / "Stable-diffusion")
+    context = make_context(models)
+    actions.select_checkpoint(context, context.catalog.find_checkpoint("tiny-sd1").title)
+    return context
+
+
+def _last_preview(context: AtelierContext) -> Image.Image:
+    job = actions.submit_form(context, "txt2img", dict(FORM, steps=2))
+    actions.finish(job)
+    return job.control.progress.preview
+
+
+def test_taesd_preview_decodes_with_the_file_and_falls_back_without(taesd_ctx: AtelierContext) -> None:
+    from pipelines.diffusion.taesd import TAESD_FOLDER, TaesdPreviewer
+    from pipelines.diffusion.preview import rgb_to_image
+
+    values = dict(zip(settings_actions.TAB_KEYS, settings_actions.tab_values(taesd_ctx)))
+    settings_actions.apply_tab(taesd_ctx, {**values, "show_progress_type": "TAESD", "show_progress_every_n_steps": 1})
+    assert _last_preview(taesd_ctx).size == (8, 8)  # no weights yet: the cheap ×1 approximation
+
+    folder = taesd_ctx.config.models_dir / TAESD_FOLDER
+    decoder = _write_taesd(folder, "taesd_decoder", "original")
+    assert _last_preview(taesd_ctx).size == (64, 64)  # the decoder upsamples ×8 like the VAE
+    previewer = taesd_ctx.engine.previewer
+    assert isinstance(previewer, TaesdPreviewer)
+    assert taesd_ctx.cache.get(("taesd", str(folder / "taesd_decoder.pth"))) is not None
+
+    latents = torch.randn(1, 4, 8, 8)
+    arch = taesd_ctx.manager.current.architecture
+    with torch.no_grad():
+        expected = rgb_to_image(decoder(latents)[0])
+    assert np.array_equal(np.asarray(previewer(latents, arch)), np.asarray(expected))  # keys remapped right
+
+    settings_actions.apply_tab(taesd_ctx, {**values, "show_progress_type": "Approx cheap",
+                                           "show_progress_every_n_steps": 1})
+    assert _last_preview(taesd_ctx).size == (8, 8)
+
+
+def test_taesd_diffusers_layout_loads_and_a_broken_file_falls_back(taesd_ctx: AtelierContext) -> None:
+    from pipelines.diffusion.taesd import TAESD_FOLDER, TaesdPreviewer, decoder_file
+    from pipelines.models.architecture import Architecture, ModelFamily
+
+    folder = taesd_ctx.config.models_dir / TAESD_FOLDER
+    _write_taesd(folder, "taesd_decoder", "diffusers", seed=3)
+    previewer = TaesdPreviewer(taesd_ctx.config.models_dir, taesd_ctx.cache, taesd_ctx.policy)
+    arch = taesd_ctx.manager.current.architecture
+    assert previewer(torch.randn(1, 4, 8, 8), arch).size == (64, 64)
+    xl = Architecture(ModelFamily.SDXL)
+    assert decoder_file(taesd_ctx.config.models_dir, xl) is None  # SDXL needs taesdxl_decoder
+    _write_taesd(folder, "taesdxl_decoder", "original")
+    assert decoder_file(taesd_ctx.config.models_dir, xl) == folder / "taesdxl_decoder.pth"
+    (folder / "taesd_decoder.safetensors").unlink()
+    (folder / "taesd_decoder.pth").write_bytes(b"not a tensor file")
+    assert previewer(torch.randn(1, 4, 8, 8), arch).size == (8, 8)

@@ -144,10 +144,10 @@ def _img2img_sources(fields: dict[str, gr.components.Component]) -> gr.Tabs:
                                                   elem_id="img2img_inpaint_upload_mask")
         with gr.Tab("Batch", id="batch", elem_id="img2img_tab_batch") as tab_batch:
             gr.Markdown("Process every image of a folder on the server; masks are matched by file name.")
-            fields["batch_input_dir"] = gr.Textbox(label="Input directory", elem_id="img2img_batch_input_dir")
-            fields["batch_output_dir"] = gr.Textbox(label="Output directory (empty: the img2img outputs folder)",
+            fields["batch_input_dir"] = gr.Textbox("", label="Input directory", elem_id="img2img_batch_input_dir")
+            fields["batch_output_dir"] = gr.Textbox("", label="Output directory (empty: the img2img outputs folder)",
                                                     elem_id="img2img_batch_output_dir")
-            fields["batch_mask_dir"] = gr.Textbox(label="Inpaint batch mask directory (optional)",
+            fields["batch_mask_dir"] = gr.Textbox("", label="Inpaint batch mask directory (optional)",
                                                   elem_id="img2img_batch_mask_dir")
     tabs = {"img2img": tab_img2img, "sketch": tab_sketch, "inpaint": tab_inpaint, "inpaint_upload": tab_upload,
             "batch": tab_batch}
@@ -227,9 +227,9 @@ def _selected_index(evt: gr.SelectData) -> int:
 def generation_tab(ctx: AtelierContext, kind: str) -> GenerationTab:
     with gr.Row(elem_classes="prompt-row"):
         with gr.Column(scale=3):
-            prompt = gr.Textbox(label="Prompt", lines=3, elem_id=f"{kind}_prompt",
+            prompt = gr.Textbox("", label="Prompt", lines=3, elem_id=f"{kind}_prompt",
                                 placeholder="Prompt (paste an A1111 infotext and press ↙ to read its parameters)")
-            negative = gr.Textbox(label="Negative prompt", lines=2, elem_id=f"{kind}_neg_prompt")
+            negative = gr.Textbox("", label="Negative prompt", lines=2, elem_id=f"{kind}_neg_prompt")
             with gr.Row():
                 prompt_tokens = gr.Markdown("0/75", elem_id=f"{kind}_token_counter")
                 negative_tokens = gr.Markdown("0/75", elem_id=f"{kind}_negative_token_counter")
@@ -265,18 +265,17 @@ def generation_tab(ctx: AtelierContext, kind: str) -> GenerationTab:
     reuse = controls.pop("_reuse_seed")
     extra["styles"] = styles
     fields = {**controls, **extra}
-    names = list(fields)
+    # Keyword inputs: the named endpoint (api_name=kind) takes the form's field names
+    # (prompt=…, steps=…, width=…), so gradio_client callers need no positions.
+    # Scripts' own controls stay positional (their keys are not names).
+    inputs = {"prompt": prompt, "negative_prompt": negative, **fields, "script_name": script}
     script_names = list(script_inputs)
-    all_inputs = [prompt, negative, *fields.values(), script, *script_inputs.values()]
 
-    def generate_fn(request: gr.Request, prompt_text: str, negative_text: str, *values: Any):
-        """Queue the job, stream queue position / progress / live preview, then show results.
-
-        ``request`` comes first: Gradio injects it only into an annotated parameter before ``*values``.
-        """
-        form = dict(zip(names, values[:len(names)]), prompt=prompt_text, negative_prompt=negative_text)
-        script_name = values[len(names)]
-        script_values = dict(zip(script_names, values[len(names) + 1:]))
+    def generate_fn(request: gr.Request, *script_args: Any, **values: Any):
+        """Queue the job, stream queue position / progress / live preview, then show results."""
+        script_name = values.pop("script_name")
+        script_values = dict(zip(script_names, script_args))
+        form = values
         with user_error():
             job = actions.submit_form(ctx, kind, form, owner(request), make_runner(ctx, script_name, script_values))
         shown = None
@@ -290,7 +289,8 @@ def generation_tab(ctx: AtelierContext, kind: str) -> GenerationTab:
             result = actions.finish(job)
         yield gallery_items(result), actions.result_html(result), gallery_actions.gallery_entries(result), None, ""
 
-    generate.click(generate_fn, all_inputs, [gallery, info, entries, selected, progress_box],
+    generate.click(generate_fn, list(script_inputs.values()), [gallery, info, entries, selected, progress_box],
+                   inputs_kwargs=inputs,
                    concurrency_limit=None, api_name=kind)
     gallery.select(_selected_index, None, selected, queue=False, api_name=f"{kind}_gallery_select")
 
