@@ -17,7 +17,7 @@ def xyz_controls(kind: str, ctx: Any) -> list[Any]:
         with gr.Row():
             axis_type = gr.Dropdown(list_axis_types(kind), value="Nothing", label=f"{axis.upper()} type",
                                     elem_id=f"{kind}_{axis}_type", scale=1)
-            axis_values = gr.Textbox(label=f"{axis.upper()} values", elem_id=f"{kind}_{axis}_values", scale=3,
+            axis_values = gr.Textbox("", label=f"{axis.upper()} values", elem_id=f"{kind}_{axis}_values", scale=3,
                                      placeholder="e.g. 1-5, 10-30 (+10), 0.5-1 [3], or a comma list")
         axis_type.change(_axis_hint(ctx), axis_type, axis_values, queue=False)
         controls += [axis_type, axis_values, gr.State([])]
@@ -46,7 +46,7 @@ def prompts_file_controls(kind: str, ctx: Any) -> list[Any]:
         iterate_seed = gr.Checkbox(False, label="Iterate seed every line")
         same_seed = gr.Checkbox(False, label="Use same random seed for all lines")
         position = gr.Radio(["start", "end"], value="start", label="Insert prompts at the")
-    text = gr.Textbox(label="List of prompt inputs", lines=4, elem_id=f"{kind}_prompts_text",
+    text = gr.Textbox("", label="List of prompt inputs", lines=4, elem_id=f"{kind}_prompts_text",
                       placeholder='one prompt per line, or --prompt "…" --steps 20 …')
     return [iterate_seed, same_seed, position, text]
 
