@@ -93,7 +93,8 @@ class AtelierContext:
         self.catalog = ModelCatalog(config.models_dir, HashCache(config.data_dir / "cache" / "hashes.json"))
         self.catalog.refresh(hash_missing=not config.hash_in_background)
         self.cache = ModelCache(self.policy.ram_budget_bytes)
-        self.manager = ModelManager(self.catalog, self.policy, self.cache, preferred=settings.sd_model_checkpoint)
+        self.manager = ModelManager(self.catalog, self.policy, self.cache,
+                                    saved_choice=lambda: self.settings.sd_model_checkpoint)
         self.lora_catalog = LoraCatalog(lora_folders(config.models_dir))
         self.lora_catalog.refresh()
         self.networks = NetworkManager(
@@ -162,7 +163,6 @@ class AtelierContext:
         self.engine.previewer = make_previewer(s.show_progress_type, self.config.models_dir, self.cache, self.policy)
         self.writer.provenance_marks = s.provenance_marks
         self.cache.budget_bytes = int(s.model_cache_gb * (1 << 30))
-        self.manager.preferred = s.sd_model_checkpoint
 
     def close(self) -> None:
         self.queue.shutdown()

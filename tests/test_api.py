@@ -334,6 +334,16 @@ def test_model_chosen_in_config_json_is_used_and_stays_loaded(api: Api) -> None:
         api.select(MAIN)
 
 
+def test_options_and_engine_pick_the_same_checkpoint_when_none_is_named(api: Api) -> None:
+    try:
+        api.ctx.settings_store.update({"sd_model_checkpoint": api.title(OTHER)})  # saved choice wins
+        assert api.selected() == api.ctx.manager.resolve(None).title == api.title(OTHER)
+        api.ctx.settings_store.update({"sd_model_checkpoint": "deleted-model.safetensors"})  # gone: the loaded one
+        assert api.selected() == api.ctx.manager.resolve(None).title == api.ctx.manager.current.info.title
+    finally:
+        api.select(MAIN)
+
+
 def test_vae_override_changes_pixels_for_one_request(api: Api) -> None:
     plain, _ = api.generate(seed=5)
     with_vae, info = api.generate(seed=5, override_settings={"sd_vae": "tiny-vae.safetensors"})
@@ -402,7 +412,8 @@ def test_malformed_json_is_a_422(api: Api) -> None:
 
 
 # -- an empty models folder --------------------------------------------------------------------
-def test_empty_models_folder_explains_where_to_put_a_checkpoint(tmp_path: Path, tiny_models_dir: Path) -> None:
+def test_empty_models_folder_explains_where_to_put_a_checkpoint(tmp_path: Path, tiny_models_dir: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     models = tmp_path / "models"
     ctx = AtelierContext(AppConfig(data_dir=tmp_path / "data", models_dir=models, hash_in_background=False))
     try:
@@ -414,9 +425,16 @@ def test_empty_models_folder_explains_where_to_put_a_checkpoint(tmp_path: Path, 
         source = tiny_models_dir / "Stable-diffusion"
         shutil.copytree(source / f"{MAIN}.config", models / "Stable-diffusion" / f"{MAIN}.config")
         shutil.copy(source / f"{MAIN}.safetensors", models / "Stable-diffusion")
-        api.ok("POST", "refresh-checkpoints")
-        assert [m["model_name"] for m in api.ok("GET", "sd-models")] == [MAIN]
+        hashing_may_finish, real_sha256 = threading.Event(), ctx.catalog.hash_cache.sha256
+        monkeypatch.setattr(ctx.catalog.hash_cache, "sha256", lambda path: (hashing_may_finish.wait(30), real_sha256(path))[1])
+        api.ok("POST", "refresh-checkpoints")  # answers while the new file is still being hashed
+        [model] = api.ok("GET", "sd-models")
+        assert model["model_name"] == MAIN and model["sha256"] is None
         assert api.client.get("/atelier/v1/status").json()["hint"] is None
+        hashing_may_finish.set()
+        assert ctx.library.hasher.wait_idle(30)
+        [model] = api.ok("GET", "sd-models")
+        assert model["sha256"] == real_sha256(Path(model["filename"])) and model["title"].endswith(f"[{model['hash']}]")
     finally:
         ctx.close()
 

@@ -27,7 +27,7 @@ from pipelines.diffusion.infotext import parse_infotext
 from pipelines.diffusion.request import GenerationRequest, Img2ImgRequest, Txt2ImgRequest
 from pipelines.extras.upscalers import UnknownUpscalerError
 from pipelines.jobs import Job, JobInterrupted
-from pipelines.models.catalog import CheckpointInfo, UnknownModelError, empty_folder_hint
+from pipelines.models.catalog import UnknownModelError, empty_folder_hint
 from pipelines.models.loader import LoadedCheckpoint, ModelLoadError
 from pipelines.outputs import read_infotext
 from webui.api_models import (
@@ -130,28 +130,6 @@ def _handler(status: int) -> Callable:
 
 
 # --------------------------------------------------------------------------------------------
-# Models and settings
-# --------------------------------------------------------------------------------------------
-
-
-def _selected_checkpoint(ctx: AtelierContext) -> Optional[CheckpointInfo]:
-    """A1111's ``opts.sd_model_checkpoint``: the model chosen in options (or the UI), else the
-    loaded one, else the first usable. A per-request override never changes it."""
-    chosen = ctx.settings.sd_model_checkpoint
-    if chosen:
-        try:
-            info = ctx.catalog.find_checkpoint(chosen)
-            if info.usable:
-                return info
-        except UnknownModelError:
-            log.warning("selected checkpoint %r is no longer in the models folder", chosen)
-    if ctx.manager.current is not None:
-        return ctx.manager.current.info
-    usable = ctx.catalog.usable_checkpoints()
-    return usable[0] if usable else None
-
-
-# --------------------------------------------------------------------------------------------
 # Generation
 # --------------------------------------------------------------------------------------------
 
@@ -176,7 +154,7 @@ def _overrides(ctx: AtelierContext, body: Txt2ImgBody) -> _Overrides:
     settings = dict(body.override_settings)
     result = _Overrides()
     checkpoint = settings.get("sd_model_checkpoint")
-    info = ctx.catalog.find_checkpoint(str(checkpoint)) if checkpoint else _selected_checkpoint(ctx)
+    info = ctx.catalog.find_checkpoint(str(checkpoint)) if checkpoint else ctx.manager.selected()
     result.model_overridden = bool(checkpoint)
     result.fields["checkpoint"] = str(info.path) if info is not None else None
     result.fields["clip_skip"] = settings.get("CLIP_stop_at_last_layers", ctx.settings.CLIP_stop_at_last_layers)
@@ -317,7 +295,7 @@ def _png_info(body: PngInfoBody) -> PngInfoResponse:
 
 def _options(ctx: AtelierContext) -> dict[str, Any]:
     options = ctx.settings.model_dump()
-    selected = _selected_checkpoint(ctx)
+    selected = ctx.manager.selected()
     options["sd_model_checkpoint"] = selected.title if selected is not None else None
     options["sd_vae"] = ctx.manager.vae_choice
     return options
@@ -374,7 +352,10 @@ def sdapi_router(ctx: AtelierContext) -> APIRouter:
 
     @router.post("/refresh-checkpoints")
     def refresh_checkpoints() -> None:
-        ctx.catalog.refresh(hash_missing=True)
+        """Rescan now; new files are hashed by the background hasher, as at start-up (their
+        ``hash`` / ``sha256`` read null until it is done, as in A1111)."""
+        ctx.catalog.refresh(hash_missing=False)
+        ctx.library.hash_missing()
 
     @router.get("/samplers")
     def list_samplers() -> list[dict]:

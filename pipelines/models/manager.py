@@ -43,7 +43,8 @@ class ModelManager:
     catalog: ModelCatalog
     policy: DevicePolicy
     cache: ModelCache
-    preferred: Optional[str] = None  # the user's saved choice, used until a model is loaded
+    # The user's saved choice (the settings' sd_model_checkpoint), read live
+    saved_choice: Callable[[], Optional[str]] = lambda: None
     loads: list[LoadEvent] = field(default_factory=list)
     on_model_loaded: list[Callable[[LoadedCheckpoint], None]] = field(default_factory=list)
     _current: Optional[LoadedCheckpoint] = None
@@ -58,24 +59,31 @@ class ModelManager:
     def vae_choice(self) -> str:
         return self._vae_choice
 
-    def resolve(self, query: Optional[str]) -> CheckpointInfo:
-        """The catalog entry for ``query``; None means the current, else the saved choice,
-        else the first usable checkpoint."""
-        if query:
-            return self.catalog.find_checkpoint(query)
-        if self._current is not None:
-            return self._current.info
-        if self.preferred:
+    def selected(self) -> Optional[CheckpointInfo]:
+        """The checkpoint a request that names none uses (A1111's ``opts.sd_model_checkpoint``):
+        the saved choice when it is usable, else the loaded one, else the first usable; None
+        when there is no usable checkpoint at all. The UI, the API and the engine all ask this."""
+        choice = self.saved_choice()
+        if choice:
             try:
-                info = self.catalog.find_checkpoint(self.preferred)
+                info = self.catalog.find_checkpoint(choice)
                 if info.usable:
                     return info
             except LookupError:
-                log.warning("saved checkpoint %r is gone; using the first usable one", self.preferred)
+                log.warning("saved checkpoint %r is gone; using the loaded or first usable one", choice)
+        if self._current is not None:
+            return self._current.info
         usable = self.catalog.usable_checkpoints()
-        if not usable:
+        return usable[0] if usable else None
+
+    def resolve(self, query: Optional[str]) -> CheckpointInfo:
+        """The catalog entry for ``query``; None means :meth:`selected`."""
+        if query:
+            return self.catalog.find_checkpoint(query)
+        info = self.selected()
+        if info is None:
             raise NoCheckpointError(empty_folder_hint(self.catalog.models_dir))
-        return usable[0]
+        return info
 
     def checkpoint(self, query: Optional[str] = None) -> LoadedCheckpoint:
         """Make ``query`` the current checkpoint (cached when possible) and return it."""
