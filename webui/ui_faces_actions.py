@@ -8,7 +8,9 @@ from PIL import Image
 
 from pipelines.context import AtelierContext
 from pipelines.faces.draw import draw_faces
+from pipelines.faces.errors import FaceError
 from pipelines.faces.masks import MaskOptions
+from pipelines.faces.swap import parse_targets
 from webui.errors import user_message
 from webui.ui_actions import UserError
 
@@ -32,16 +34,10 @@ def acknowledge_notice(ctx: AtelierContext) -> None:
 
 def parse_indices(text: str) -> Union[list[int], str]:
     """``"0, 2"`` → [0, 2]; ``"all"`` → "all"."""
-    text = (text or "").strip().lower()
-    if text in ("all", "*"):
-        return "all"
     try:
-        indices = [int(part) for part in text.replace(";", ",").split(",") if part.strip()]
-    except ValueError:
-        raise UserError(f"Face indices {text!r}: use numbers separated by commas (0 = first face) or 'all'.") from None
-    if not indices or min(indices) < 0:
-        raise UserError("Face indices: give at least one index of 0 or more, or 'all'.")
-    return indices
+        return parse_targets(text)
+    except FaceError as exc:
+        raise UserError(str(exc)) from exc
 
 
 def detect_faces(ctx: AtelierContext, image: Optional[Image.Image], order: str) -> tuple[Image.Image, list[list[Any]]]:

@@ -64,6 +64,20 @@ def distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(1.0 - np.dot(a, b) / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
 
 
+def parse_targets(text: str) -> Targets:
+    """``"0, 2"`` → [0, 2]; ``"all"`` → "all" (how people type target face indices)."""
+    text = (text or "").strip().lower()
+    if text in ("all", "*"):
+        return "all"
+    try:
+        indices = [int(part) for part in text.replace(";", ",").split(",") if part.strip()]
+    except ValueError:
+        raise FaceError(f"Face indices {text!r}: use numbers separated by commas (0 = first face) or 'all'.") from None
+    if not indices or min(indices) < 0:
+        raise FaceError("Face indices: give at least one index of 0 or more, or 'all'.")
+    return indices
+
+
 def pick_index(faces: list[DetectedFace], index: int, which: str) -> DetectedFace:
     if not 0 <= index < len(faces):
         raise FaceError(f"{which.capitalize()} face index {index} is out of range: the {which} image has "
