@@ -207,6 +207,10 @@ def test_settings_apply_moves_outputs_and_restore_defaults_keeps_the_checkpoint(
     result = actions.generate_form(ctx, "txt2img", dict(FORM))
     assert result.paths[0].parent.parent == tmp_path / "t2i" and result.paths[0].suffix == ".jpg"
     assert gallery_actions.save_selected(ctx, gallery_actions.gallery_entries(result), 0).parent == tmp_path / "keep"
+    settings_actions.apply_tab(ctx, {**values, "samples_save": False})
+    unsaved = actions.generate_form(ctx, "txt2img", dict(FORM))
+    assert unsaved.images and unsaved.paths == []
+    assert gallery_actions.save_selected(ctx, gallery_actions.gallery_entries(unsaved), 0).exists()
     settings = settings_actions.restore_defaults(ctx)
     assert settings.samples_format == "png" and settings.outdir_txt2img_samples == ""
     assert settings.sd_model_checkpoint == checkpoint and ctx.writer.fmt == "png"

@@ -118,6 +118,7 @@ def submit_form(ctx: AtelierContext, kind: str, form: dict[str, Any], owner: Opt
     """Queue the txt2img / img2img form; for img2img the active sub-tab (``img2img_mode``)
     decides which image and mask are used, and "batch" runs a whole folder."""
     form = {k: (int(v) if k in INT_FIELDS and v is not None else v) for k, v in form.items()}
+    form.setdefault("save_images", ctx.settings.samples_save)  # "Always save all generated images"
     if kind == "txt2img":
         return start(ctx, kind, txt2img_request(ctx, **form), owner, runner)
     sources = {name: form.pop(name, None) for name in SOURCE_FIELDS}
