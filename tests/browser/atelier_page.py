@@ -43,10 +43,25 @@ class AtelierPage:
             context.close()
 
     def tab(self, label: str) -> None:
-        """Click a top-level or nested tab by its label and wait until it is selected."""
+        """Click a tab by its label (the first one, i.e. the top-level tab) and wait until it is selected."""
         button = self.page.locator("button[role=tab]", has_text=re.compile(rf"^\s*{re.escape(label)}\s*$"))
         button.first.click()
         expect(button.first).to_have_attribute("aria-selected", "true", timeout=TIMEOUT_MS)
+
+    def sub_tab(self, elem_id: str) -> None:
+        """Click a tab by its ``elem_id`` (Gradio names its button ``<elem_id>-button`` and renders
+        the panel only once it is selected) and wait for the panel."""
+        button = self.page.locator(f"#{elem_id}-button")
+        button.click()
+        expect(button).to_have_attribute("aria-selected", "true", timeout=TIMEOUT_MS)
+        self.page.locator(f"#{elem_id}").wait_for(state="visible")
+
+    def open_accordion(self, label: str) -> None:
+        """Open a closed accordion (Gradio renders its contents only once opened)."""
+        header = self.page.locator("button.label-wrap", has_text=label).filter(visible=True).first
+        if "open" not in (header.get_attribute("class") or "").split():
+            header.click()
+        expect(header).to_have_class(re.compile(r"\bopen\b"), timeout=TIMEOUT_MS)
 
     def fill(self, elem_id: str, text: str) -> None:
         """Type into a textbox (``textarea`` or ``input``) and commit it with a blur."""

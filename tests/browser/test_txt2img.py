@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from PIL import Image
 from playwright.sync_api import Browser, expect
 
 from tests.browser.atelier_page import TIMEOUT_MS, AtelierPage
+from tests.browser.saved import saved_images, saved_with_prompt
 from tests.test_server import Server
 
 SMALL = dict(steps=3, width=64, height=64)
-
-
-def saved_images(server: Server, kind: str = "txt2img", suffix: str = "png") -> list[Path]:
-    return sorted((server.data_dir / "outputs" / f"{kind}-images").glob(f"*/*.{suffix}"))
-
-
-def saved_with_prompt(server: Server, prompt: str) -> Path:
-    """The one saved txt2img PNG whose infotext starts with ``prompt``."""
-    found = [p for p in saved_images(server) if Image.open(p).info.get("parameters", "").startswith(prompt + "\n")]
-    assert len(found) == 1, [p.name for p in saved_images(server)]
-    return found[0]
 
 
 def test_txt2img_shows_the_image_and_infotext_and_saves_a_png(atelier: AtelierPage, server: Server) -> None:
