@@ -1,0 +1,46 @@
+"""Inpaint upload in a real browser: image + mask files in, only the masked area repainted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from playwright.sync_api import expect
+
+from tests.browser.atelier_page import TIMEOUT_MS, AtelierPage
+from tests.browser.saved import saved_with_prompt
+from tests.test_server import Server
+
+
+def write_source_and_mask(folder: Path) -> tuple[Path, Path, np.ndarray, np.ndarray]:
+    """A 64x64 patterned picture and a mask that is white (repaint) on a 24x24 square."""
+    y, x = np.mgrid[0:64, 0:64]
+    pixels = np.stack([x * 4, y * 4, (x + y) * 2], axis=-1).astype(np.uint8)
+    mask = np.zeros((64, 64), np.uint8)
+    mask[20:44, 20:44] = 255
+    image_path, mask_path = folder / "source.png", folder / "mask.png"
+    Image.fromarray(pixels, "RGB").save(image_path)
+    Image.fromarray(mask, "L").save(mask_path)
+    return image_path, mask_path, pixels, mask
+
+
+def test_inpaint_upload_repaints_inside_the_mask_and_keeps_every_pixel_outside(
+        atelier: AtelierPage, server: Server, tmp_path: Path) -> None:
+    image_path, mask_path, pixels, mask = write_source_and_mask(tmp_path)
+    atelier.tab("img2img")
+    atelier.sub_tab("img2img_tab_inpaint_upload")
+    for elem_id, path in (("img2img_inpaint_upload_image", image_path), ("img2img_inpaint_upload_mask", mask_path)):
+        atelier.upload(elem_id, path)
+        expect(atelier.page.locator(f"#{elem_id} img").first).to_be_visible(timeout=TIMEOUT_MS)
+
+    atelier.open_accordion("Inpaint options")
+    infotext = atelier.generate("img2img", "a mossy stone", seed=9, steps=3, width=64, height=64, mask_blur=0)
+
+    assert "Denoising strength: 0.75" in infotext and "Mask blur" not in infotext, infotext  # blur 0 is not written
+    with Image.open(saved_with_prompt(server, "a mossy stone", "img2img")) as saved:
+        result = np.asarray(saved.convert("RGB"))
+    outside = mask == 0
+    assert np.array_equal(result[outside], pixels[outside]), "pixels outside the mask changed"
+    changed = np.abs(result[~outside].astype(int) - pixels[~outside]).mean()
+    assert changed > 5, f"the masked square was not repainted (mean change {changed:.1f})"
