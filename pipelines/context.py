@@ -20,6 +20,7 @@ from pipelines.diffusion.engine import GenerationEngine
 from pipelines.diffusion.alwayson import AlwaysOnRegistry
 from pipelines.diffusion.taesd import make_previewer
 from pipelines.extras.upscalers import UpscalerCatalog
+from pipelines.faces.restoration import FaceRestoration
 from pipelines.jobs import JobQueue
 from pipelines.models.background_hash import BackgroundHasher
 from pipelines.models.cache import ModelCache
@@ -117,6 +118,8 @@ class AtelierContext:
         self.engine = GenerationEngine(self.manager, self.writer, self.networks, self.styles, self.embeddings,
                                        self.upscalers, self.alwayson)
         self.engine.previewer = make_previewer(settings.show_progress_type, config.models_dir, self.cache, self.policy)
+        self.engine.face_restoration = self.face_restoration = FaceRestoration(
+            lambda: self.faces, lambda: self.settings.face_restoration_model)
         self.queue = JobQueue()
         self.detectors = DetectorLibrary(config.models_dir / "detectors", self.cache, self.policy)
         self.events = EventHub()

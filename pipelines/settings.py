@@ -45,6 +45,8 @@ class Settings(BaseModel):
     default_scheduler: str = "Automatic"
     img2img_fix_steps: bool = False
     provenance_marks: bool = Field(True, description="Invisible SDXL + Atelier watermarks in every output")
+    face_restoration_model: Optional[str] = Field(
+        None, description="restore_faces: a file of models/facerestore, or a family (GFPGAN, CodeFormer); empty: the first")
     faces_notice_acknowledged: bool = Field(False, description="The Faces tab's responsible-use notice was read")
     faces_video_max_mb: float = Field(1024.0, gt=0, description="Largest video the API accepts for a face swap (MB)")
 

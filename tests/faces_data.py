@@ -34,3 +34,22 @@ def builtin_faces(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     context = AtelierContext(AppConfig(data_dir=root / "data", models_dir=root / "models", hash_in_background=False))
     yield context.faces
     context.close()
+
+
+@pytest.fixture(scope="module")
+def face_ctx(tiny_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A context over the tiny checkpoints plus synthetic insightface models and a restorer (their
+    detector finds bright squares), with the built-in extensions (face swap) loaded."""
+    from pipelines.context import AppConfig, AtelierContext
+    from tests.factory_faces import build_face_models
+    from webui.server import builtin_extensions
+
+    root = tmp_path_factory.mktemp("faceswap")
+    models = root / "models"
+    models.mkdir()
+    (models / "Stable-diffusion").symlink_to(tiny_models_dir / "Stable-diffusion", target_is_directory=True)
+    build_face_models(models)
+    context = AtelierContext(AppConfig(data_dir=root / "data", models_dir=models, hash_in_background=False))
+    builtin_extensions(context)  # registers the face swap script
+    yield context
+    context.close()

@@ -3,9 +3,8 @@ its hook, the /sdapi/v1 ``alwayson_scripts`` field and the txt2img accordion's r
 
 from __future__ import annotations
 
-from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,31 +15,15 @@ from pipelines.context import AtelierContext
 from pipelines.diffusion.alwayson import ImageInfo
 from pipelines.diffusion.request import Txt2ImgRequest
 from pipelines.jobs import JobControl
-from tests.factory_faces import bright_squares, build_face_models
-from tests.faces_data import astronaut, builtin_faces, insightface_photo  # noqa: F401 (fixture)
+from tests.factory_faces import bright_squares
+from tests.faces_data import astronaut, builtin_faces, face_ctx, insightface_photo  # noqa: F401 (fixtures)
 from tests.test_api import FAST, Api, b64png, noise_image, unpng
-from webui.server import builtin_extensions, create_app
+from webui.server import create_app
 from webui.ui_scripts import ALWAYSON, SEP, make_runner
 
 TITLE = "face swap"
 SOURCE = bright_squares([(320, 240)])
 PAIR = [(128, 160), (448, 320)]
-
-
-@pytest.fixture(scope="module")
-def face_ctx(tiny_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AtelierContext]:
-    """The tiny checkpoints plus synthetic insightface models (their detector finds bright squares)."""
-    from pipelines.context import AppConfig
-
-    root = tmp_path_factory.mktemp("faceswap")
-    models = root / "models"
-    models.mkdir()
-    (models / "Stable-diffusion").symlink_to(tiny_models_dir / "Stable-diffusion", target_is_directory=True)
-    build_face_models(models)
-    context = AtelierContext(AppConfig(data_dir=root / "data", models_dir=models, hash_in_background=False))
-    builtin_extensions(context)  # registers the face swap script
-    yield context
-    context.close()
 
 
 @pytest.fixture(scope="module")

@@ -55,7 +55,6 @@ _IGNORED_INFO_KEYS = frozenset({
 # Body fields the route decodes or derives itself instead of copying them into the request
 _DERIVED_FIELDS = frozenset({"init_images", "mask", "mask_blur", "sampler_name", "scheduler", "hr_upscaler",
                              "alwayson_scripts"})
-RESTORE_FACES_UNAVAILABLE = "restore_faces: no face restorer is installed yet; the images are not restored"
 INTERROGATE_UNAVAILABLE = (
     "interrogate: no captioning model (CLIP interrogator or DeepBooru) is installed, and Atelier never "
     "downloads one; this route is not available"
@@ -193,6 +192,7 @@ def _build_request(ctx: AtelierContext, body: Txt2ImgBody, target: type[Generati
     fields.update(_sampler_fields(body))
     fields["alwayson_scripts"] = _alwayson_scripts(ctx, body, "img2img" if target is Img2ImgRequest else "txt2img")
     fields["hr_upscaler"] = body.hr_upscaler or "Latent"
+    fields["restore_faces"] = bool(body.restore_faces)  # A1111 sends null for "not set"
     fields.update(overrides.fields)
     fields.update(decoded)
     return target(**fields)
@@ -246,8 +246,6 @@ def _respond(ctx: AtelierContext, result: GenerationResult, body: Txt2ImgBody,
              parameters: dict[str, Any], warnings: list[str]) -> GenerationResponse:
     """A1111's response: base64 PNGs (infotext in ``parameters`` when enable_pnginfo), the
     request echoed back, and ``info`` as a JSON string (``warnings`` added to its list)."""
-    if body.restore_faces:
-        warnings = [*warnings, RESTORE_FACES_UNAVAILABLE]
     result.warnings += [w for w in warnings if w not in result.warnings]
     with_text = ctx.settings.enable_pnginfo
     images = [encode_png_base64(im, text if with_text else None) for im, text in zip(result.images, result.infotexts)]

@@ -34,7 +34,8 @@ def html_info(text: str) -> str:
 def _run(ctx: AtelierContext, body: ExtrasBaseBody, images: Sequence[tuple[str, Image.Image]]) -> ExtrasResult:
     options = ExtrasOptions(**body.model_dump(include=set(_OPTION_FIELDS)))
     return ctx.queue.run("extras", lambda control: run_extras(
-        ctx.upscalers, ctx.writer, images, options, save=body.save_images, control=control))
+        ctx.upscalers, ctx.writer, images, options, save=body.save_images, control=control,
+        restoration=ctx.face_restoration))
 
 
 def _encode(source: Image.Image, image: Image.Image, postprocessing: str) -> str:

@@ -33,6 +33,7 @@ from pipelines.diffusion.request import (
 from pipelines.diffusion.samplers import make_scheduler, resolve_sampler
 from pipelines.diffusion.seeds import batch_noise, batch_seeds, resolve_seed, step_generators
 from pipelines.extras.upscalers import UpscalerCatalog
+from pipelines.faces.restoration import FaceRestoration
 from pipelines.jobs import JobControl
 from pipelines.models.architecture import Architecture, ModelFamily
 from pipelines.models.loader import LoadedCheckpoint
@@ -47,6 +48,7 @@ from pipelines.styles import StyleDatabase
 log = logging.getLogger(__name__)
 
 VERSION = f"atelier-{__version__}"
+FACE_RESTORATION = "Face restoration"  # A1111's infotext key for restore_faces
 LATENT_UPSCALE_MODES = {
     "Latent": ("bilinear", False),
     "Latent (antialiased)": ("bilinear", True),
@@ -105,8 +107,8 @@ class GenerationResult:
             "cfg_scale": req.cfg_scale,
             "steps": req.steps,
             "batch_size": req.batch_size,
-            "restore_faces": False,
-            "face_restoration_model": None,
+            "restore_faces": req.restore_faces,
+            "face_restoration_model": req.extra.get(FACE_RESTORATION) if req.restore_faces else None,
             "sd_model_name": self.model_name,
             "sd_model_hash": self.model_hash,
             "sd_vae_name": self.vae_name,
@@ -190,6 +192,7 @@ class GenerationEngine:
         self.styles = styles
         self.embeddings = embeddings
         self.previewer: Previewer = latents_to_preview  # the show_progress_type setting may swap in TAESD
+        self.face_restoration: Optional[FaceRestoration] = None  # restore_faces; the context sets it
         self._encoders: dict[str, tuple[tuple, PromptEncoder]] = {}
 
     def pixel_upscalers(self) -> list[str]:
@@ -267,6 +270,7 @@ class GenerationEngine:
         loaded = self.manager.checkpoint(req.checkpoint)
         info = loaded.info
         req, encoded, warnings = self.prepare_prompts(loaded, req)
+        req = self._choose_face_restorer(req, warnings)
         part = single_prompt(strip_extra_networks(encoded.prompt))  # AND → clear ValueError
         texts = _Texts(part.text, strip_extra_networks(encoded.negative_prompt), part.weight, self.prompt_encoder)
         result = GenerationResult(
@@ -313,8 +317,34 @@ class GenerationEngine:
             return req.steps + (req.hr_second_pass_steps or req.steps)
         return req.steps
 
+    def _choose_face_restorer(self, req: GenerationRequest, warnings: list[str]) -> GenerationRequest:
+        """``restore_faces``: record the restorer in the infotext (A1111's "Face restoration"), or
+        warn that there is none; the images are restored one by one in :meth:`_collect`."""
+        if not req.restore_faces:
+            return req
+        model = self.face_restoration.model() if self.face_restoration is not None else None
+        if model is None:
+            warnings.append(self.face_restoration.unavailable("restore_faces") if self.face_restoration is not None
+                            else "restore_faces: face restoration is not set up; the images are not restored")
+            return req
+        return req.model_copy(update={"extra": {**req.extra, FACE_RESTORATION: model}})
+
+    def _restore_faces(self, req: GenerationRequest, image: Image.Image, warnings: list[str]) -> Image.Image:
+        model = req.extra.get(FACE_RESTORATION) if req.restore_faces else None
+        if model is None or self.face_restoration is None:
+            return image
+        try:
+            return self.face_restoration.restore(image, model)
+        except Exception as exc:  # noqa: BLE001 - keep the generated image, report the restorer
+            log.exception("face restoration with %s failed", model)
+            text = f"restore_faces: {exc or type(exc).__name__}"
+            if text not in warnings:
+                warnings.append(text)
+            return image
+
     def _collect(self, result: GenerationResult, loaded: LoadedCheckpoint, req: GenerationRequest, kind: str,
                  image: Image.Image, seed: int, subseed: int) -> None:
+        image = self._restore_faces(req, image, result.warnings)
         image = self.alwayson.postprocess_image(image, ImageInfo(kind, req, seed, len(result.images)), result.warnings)
         info = loaded.info
         params = generation_params(

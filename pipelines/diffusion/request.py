@@ -72,6 +72,7 @@ class GenerationRequest(BaseModel):
     checkpoint: Optional[str] = None
     vae: Optional[str] = None
     save_images: bool = True
+    restore_faces: bool = False
     extra: dict[str, Any] = Field(default_factory=dict, description="Additional infotext entries")
     alwayson_scripts: dict[str, list[Any]] = Field(
         default_factory=dict, description="Always-on scripts to run: name → positional args (ctx.alwayson)")

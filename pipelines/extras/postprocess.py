@@ -16,11 +16,13 @@ from PIL import Image
 
 from pipelines.diffusion.infotext import format_params_line
 from pipelines.extras.upscalers import NONE, UpscalerCatalog
+from pipelines.faces.restoration import FaceRestoration
 from pipelines.jobs import JobControl
 from pipelines.outputs import OutputWriter, read_infotext
 
 KIND = "extras"  # outputs/extras-images, A1111's folder name
-FACE_RESTORE_UNAVAILABLE = "{0}: no face restorer is installed yet; faces are not restored"
+RESTORER_FAMILIES = (("gfpgan_visibility", "GFPGAN"), ("codeformer_visibility", "CodeFormer"))
+"""Extras fields and the restorer family each asks for (A1111's names; any restorer file serves)."""
 
 
 @dataclass(frozen=True)
@@ -72,22 +74,42 @@ def _upscale_one(catalog: UpscalerCatalog, image: Image.Image, options: ExtrasOp
     return result, info
 
 
+def _face_restorers(restoration: Optional[FaceRestoration], options: ExtrasOptions,
+                    warnings: list[str]) -> list[tuple[str, str, float]]:
+    """(family, restorer file, visibility) for each visibility above 0 that a file can serve."""
+    chosen = []
+    for key, family in RESTORER_FAMILIES:
+        visibility = getattr(options, key)
+        if visibility <= 0:
+            continue
+        model = restoration.model(family) if restoration is not None else None
+        if model is None:
+            warnings.append(restoration.unavailable(key) if restoration is not None
+                            else f"{key}: face restoration is not set up; faces are not restored")
+        else:
+            chosen.append((family, model, visibility))
+    return chosen
+
+
 def run_extras(catalog: UpscalerCatalog, writer: OutputWriter, images: Sequence[tuple[str, Image.Image]],
-               options: ExtrasOptions, *, save: bool, control: Optional[JobControl] = None) -> ExtrasResult:
-    """Post-process ``images`` (name, image); UnknownUpscalerError before any work is done."""
+               options: ExtrasOptions, *, save: bool, control: Optional[JobControl] = None,
+               restoration: Optional[FaceRestoration] = None) -> ExtrasResult:
+    """Post-process ``images`` (name, image): upscale, then restore faces (A1111's order);
+    UnknownUpscalerError before any work is done."""
     for name in (options.upscaler_1, options.upscaler_2):
         catalog.find(name)
     control = control or JobControl()
     result = ExtrasResult()
-    for key, visibility in (("gfpgan_visibility", options.gfpgan_visibility),
-                            ("codeformer_visibility", options.codeformer_visibility)):
-        if visibility > 0:
-            result.warnings.append(FACE_RESTORE_UNAVAILABLE.format(key))
+    restorers = _face_restorers(restoration, options, result.warnings)
     control.start(len(images), 1, textinfo="extras")
     for index, (name, image) in enumerate(images):
         if control.interrupted.is_set():
             break
         upscaled, info = _upscale_one(catalog, image, options)
+        for family, model, visibility in restorers:
+            upscaled = restoration.restore(upscaled, model, visibility)
+            info[f"{family} visibility"] = visibility
+            info[f"{family} model"] = model
         text = format_params_line(info)
         result.images.append(upscaled)
         result.infotexts.append(text)

@@ -126,6 +126,14 @@ class FaceEngine:
         path = self.layout.require_restorer(name)
         return self.models.get("facerestore", path, lambda p: FaceRestorer(p, self.models.providers))
 
+    def restore_all(self, image: ImageLike, restorer: str, weight: float = 1.0) -> Image.Image:
+        """Every face of ``image`` restored by the ``restorer`` file (generation's restore_faces, Extras)."""
+        rgb = to_rgb(image)
+        model = self._restorer(restorer)
+        for face in self.detect(rgb, embed=False):
+            rgb = model.restore(rgb, face, weight)
+        return Image.fromarray(rgb)
+
     def swap_prepared(self, target: ImageLike, source: PreparedSource, options: SwapOptions = SwapOptions(),
                       faces: Optional[list[DetectedFace]] = None) -> SwapResult:
         """Swap ``source`` into ``target`` (an image or a video frame); ``faces`` skips detection (tracking)."""
