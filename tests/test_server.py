@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any, Iterator, Optional
@@ -42,13 +42,17 @@ class Server:
     base_url: str
     log: Path
     data_dir: Path
+    headers: dict[str, str] = field(default_factory=dict)  # sent with every request (e.g. credentials)
 
-    def request(self, method: str, path: str, body: Optional[dict] = None,
-                timeout: float = 60) -> tuple[int, str, bytes]:
-        """(status, content type, body bytes); HTTP errors are returned, not raised."""
+    def request(self, method: str, path: str, body: Any = None, timeout: float = 60,
+                headers: Optional[dict[str, str]] = None) -> tuple[int, str, bytes]:
+        """(status, content type, body bytes); HTTP errors are returned, not raised.
+        ``headers`` replace the server's default ones for this request."""
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base_url + path, data=data, method=method,
-                                     headers={"content-type": "application/json"} if data else {})
+        sent = dict(self.headers if headers is None else headers)
+        if data:
+            sent["content-type"] = "application/json"
+        req = urllib.request.Request(self.base_url + path, data=data, method=method, headers=sent)
         try:
             with urllib.request.urlopen(req, timeout=timeout) as response:
                 return response.status, response.headers.get("content-type", ""), response.read()
@@ -90,15 +94,17 @@ class Server:
 
 
 @contextmanager
-def running_server(tmp_path: Path, models_dir: Path, *flags: str) -> Iterator[Server]:
-    """Start ``launch.py`` from the repo root; always stop it, and check it stopped cleanly."""
+def running_server(tmp_path: Path, models_dir: Path, *flags: str,
+                   headers: Optional[dict[str, str]] = None) -> Iterator[Server]:
+    """Start ``launch.py`` from the repo root; always stop it, and check it stopped cleanly.
+    ``headers`` go with every request (credentials when ``flags`` hold ``--api-auth``)."""
     log = tmp_path / "server.log"
     port = free_port()
     command = [sys.executable, "launch.py", "--skip-install", "--api", *flags, "--port", str(port),
                "--data-dir", str(tmp_path / "data"), "--models-dir", str(models_dir), "--threads", "1"]
     with log.open("wb") as sink:
         process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=sink, stderr=subprocess.STDOUT)
-    server = Server(process, f"http://127.0.0.1:{port}", log, tmp_path / "data")
+    server = Server(process, f"http://127.0.0.1:{port}", log, tmp_path / "data", dict(headers or {}))
     try:
         server.wait_ready()
         yield server
