@@ -248,6 +248,11 @@ def test_ui_has_the_sub_tabs_buttons_and_named_endpoints(ctx: AtelierContext) ->
             "quick_sd_vae", "quick_clip_skip", "txt2img_send_to_faces", "txt2img_save", "settings_restore_defaults",
             "pnginfo_send_to_img2img"} <= elem_ids
     api_names = {fn.api_name for fn in demo.fns.values()}
+    mine = ("txt2img_", "img2img_", "pnginfo_", "quick_", "setting")
+    unnamed = [(fn.api_name, demo.blocks[block_id].elem_id) for fn in demo.fns.values() for block_id, _ in fn.targets
+               if (getattr(demo.blocks.get(block_id), "elem_id", None) or "").startswith(mine)
+               and (not fn.api_name or fn.api_name.startswith("lambda"))]
+    assert unnamed == []  # every handler a user triggers on these tabs is a named endpoint
     assert {"txt2img", "img2img", "png_info", "txt2img_interrupt", "txt2img_send_to_inpaint", "img2img_save",
             "png_info_to_txt2img", "quick_sd_vae", "settings_apply"} <= api_names
 

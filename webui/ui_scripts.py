@@ -54,7 +54,8 @@ def script_controls(ctx: AtelierContext, kind: str) -> tuple[gr.Dropdown, dict[s
             for index, control in enumerate(_controls(ctx.scripts.find(title), kind)):
                 inputs[f"{title}{SEP}{index}"] = control
         groups.append(group)
-    script.change(lambda name: [gr.update(visible=name == title) for title in titles], script, groups, queue=False)
+    script.change(lambda name: [gr.update(visible=name == title) for title in titles], script, groups, queue=False,
+                  api_name=f"{kind}_script")
     for always in ctx.alwayson.scripts:
         if not getattr(always, kind, True):
             continue
