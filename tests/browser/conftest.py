@@ -9,9 +9,16 @@ from __future__ import annotations
 import importlib.util
 import json
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator, Optional
 
 import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
+    from tests.browser.atelier_page import AtelierPage
+
+from tests.test_server import Server, running_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -29,18 +36,24 @@ def missing_browser_parts() -> list[str]:
     return missing
 
 
-if missing_browser_parts():
-    # the whole folder is reported as skipped, with what to install; never a silent pass
-    pytest.skip("browser tests need " + " and ".join(missing_browser_parts()), allow_module_level=True)
+class _BrowserUnavailable(pytest.File):
+    """Stands in for a test module when the browser is missing: reported as skipped, with why."""
 
-from playwright.sync_api import Browser, sync_playwright  # noqa: E402
+    def collect(self) -> list:
+        pytest.skip("browser tests need " + " and ".join(missing_browser_parts()))
 
-from tests.browser.atelier_page import AtelierPage  # noqa: E402
-from tests.test_server import Server, running_server  # noqa: E402
+
+def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> Optional[pytest.File]:
+    # never import the modules (they import playwright) and never pass vacuously
+    if missing_browser_parts():
+        return _BrowserUnavailable.from_parent(parent, path=module_path)
+    return None
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
+def browser() -> Iterator["Browser"]:
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         yield chromium
@@ -64,7 +77,9 @@ def write_settings(data_dir: Path, **settings: object) -> None:
 
 
 @pytest.fixture
-def atelier(browser: Browser, server: Server) -> Iterator[AtelierPage]:
-    """A fresh browser context (its own Gradio session) on the module's server."""
+def atelier(browser: "Browser", server: Server) -> Iterator["AtelierPage"]:
+    """A fresh browser context (its own Gradio session) on the package's server."""
+    from tests.browser.atelier_page import AtelierPage
+
     with AtelierPage.open(browser, server.base_url) as page:
         yield page
