@@ -302,7 +302,9 @@ def test_taesd_preview_decodes_with_the_file_and_falls_back_without(taesd_ctx: A
     from pipelines.diffusion.preview import rgb_to_image
 
     values = dict(zip(settings_actions.TAB_KEYS, settings_actions.tab_values(taesd_ctx)))
-    settings_actions.apply_tab(taesd_ctx, {**values, "show_progress_type": "TAESD", "show_progress_every_n_steps": 1})
+    message = settings_actions.apply_tab(taesd_ctx, {**values, "show_progress_type": "TAESD",
+                                                     "show_progress_every_n_steps": 1})
+    assert "No TAESD decoder in" in message and "VAE-taesd" in message
     assert _last_preview(taesd_ctx).size == (8, 8)  # no weights yet: the cheap ×1 approximation
 
     folder = taesd_ctx.config.models_dir / TAESD_FOLDER

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipelines.context import AtelierContext
+from pipelines.diffusion.taesd import TAESD_FOLDER, decoder_file
 from pipelines.models.manager import VAE_AUTOMATIC, VAE_NONE
 from pipelines.settings import Settings
 from webui import ui_actions as actions
@@ -56,7 +57,19 @@ def apply_tab(ctx: AtelierContext, values: dict[str, Any]) -> str:
     except Exception as exc:
         raise actions.UserError(actions.user_message(exc)) from exc
     ctx.apply_settings()
-    return f"Settings saved to {ctx.settings_store.path}."
+    message = f"Settings saved to {ctx.settings_store.path}."
+    if ctx.settings.show_progress_type == "TAESD" and not taesd_files(ctx):
+        folder = ctx.config.models_dir / TAESD_FOLDER
+        message += (f" No TAESD decoder in {folder} (taesd_decoder.* / taesdxl_decoder.*): live previews use the"
+                    " cheap approximation until one is there.")
+    return message
+
+
+def taesd_files(ctx: AtelierContext) -> list[str]:
+    """The TAESD decoder file for the loaded model's family, if present (for the Settings notice)."""
+    current = ctx.manager.current
+    archs = [current.architecture] if current is not None else []
+    return [str(path) for arch in archs if (path := decoder_file(ctx.config.models_dir, arch)) is not None]
 
 
 def restore_defaults(ctx: AtelierContext) -> Settings:

@@ -253,14 +253,14 @@ def generation_tab(ctx: AtelierContext, kind: str) -> GenerationTab:
                 _hires_options(ctx, extra)
             script, script_inputs = script_controls(ctx, kind)
         with gr.Column():
-            progress_box = gr.Markdown("", elem_id=f"{kind}_progress")
+            progress_box = gr.Markdown("", label="Progress", elem_id=f"{kind}_progress")
             gallery = gr.Gallery(label="Output", columns=2, format="png", elem_id=f"{kind}_gallery",
                                  height="auto")
             entries = gr.State([])
             selected = gr.State(None)
             gallery_status = gr.Markdown("", elem_id=f"{kind}_gallery_status")
             buttons = _gallery_buttons(ctx, kind, entries, selected, gallery_status)
-            info = gr.HTML(elem_id=f"{kind}_info")
+            info = gr.HTML(label="Generation info", elem_id=f"{kind}_info")
 
     reuse = controls.pop("_reuse_seed")
     extra["styles"] = styles
