@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterator, Optional
 
 from playwright.sync_api import expect
 
@@ -30,9 +30,9 @@ class AtelierPage:
 
     @classmethod
     @contextmanager
-    def open(cls, browser: "Browser", base_url: str) -> Iterator["AtelierPage"]:
+    def open(cls, browser: "Browser", base_url: str, viewport: Optional[dict[str, int]] = None) -> Iterator["AtelierPage"]:
         """Load the UI in a fresh context; the context is closed afterwards."""
-        context = browser.new_context(viewport=VIEWPORT)
+        context = browser.new_context(viewport=viewport or VIEWPORT)
         context.set_default_timeout(TIMEOUT_MS)
         try:
             page = context.new_page()
@@ -93,11 +93,15 @@ class AtelierPage:
     def progress(self, kind: str) -> "Locator":
         return self.page.locator(f"#{kind}_progress")
 
-    def start(self, kind: str, prompt: str, **numbers: float) -> None:
-        """Fill the prompt and numeric fields (``steps=3`` sets ``#<kind>_steps``), click Generate."""
+    def fill_form(self, kind: str, prompt: str, **numbers: float) -> None:
+        """Fill the prompt and numeric fields (``steps=3`` sets ``#<kind>_steps``)."""
         self.fill(f"{kind}_prompt", prompt)
         for name, value in numbers.items():
             self.set_number(f"{kind}_{name}", value)
+
+    def start(self, kind: str, prompt: str, **numbers: float) -> None:
+        """:meth:`fill_form`, then click Generate."""
+        self.fill_form(kind, prompt, **numbers)
         self.page.locator(f"#{kind}_generate").click()
 
     def generate(self, kind: str, prompt: str, **numbers: float) -> str:
