@@ -77,7 +77,7 @@ def _find(queue: JobQueue, job_id: str) -> Job:
     return job
 
 
-def _store_upload(upload: UploadFile, folder: Path, limit_mb: float) -> Path:
+def store_upload(upload: UploadFile, folder: Path, limit_mb: float) -> Path:
     """Copy an uploaded video to ``folder`` under a generated name, refusing more than ``limit_mb``."""
     suffix = Path(upload.filename or "").suffix.lower()
     path = folder / f"{uuid.uuid4().hex}{suffix if suffix in _VIDEO_SUFFIXES else '.video'}"
@@ -120,7 +120,7 @@ def jobs_router(ctx: AtelierContext) -> APIRouter:
         """Queue a face swap over a video; poll ``GET /atelier/v1/jobs/{job_id}``."""
         source = _image(source_image, "source_image")
         reference = _image(reference_image, "reference_image")
-        path = _store_upload(video, ctx.config.data_dir / "uploads", ctx.settings.faces_video_max_mb)
+        path = store_upload(video, ctx.config.data_dir / "uploads", ctx.settings.faces_video_max_mb)
         try:
             body = VideoSwapRequest(video=path, source_face_index=source_face_index, target=target,
                                     reference_max_distance=reference_max_distance, face_order=face_order,
