@@ -18,7 +18,7 @@ from pipelines.jobs import JobControl
 from tests.factory_faces import bright_squares
 from tests.faces_data import astronaut, builtin_faces, face_ctx, insightface_photo  # noqa: F401 (fixtures)
 from tests.test_api import FAST, Api, b64png, noise_image, unpng
-from webui.server import create_app
+from webui.server import builtin_extensions, create_app
 from webui.ui_scripts import ALWAYSON, SEP, make_runner
 
 TITLE = "face swap"
@@ -107,3 +107,17 @@ def test_ui_accordion_values_run_the_swap(api: Api, face_ctx: AtelierContext) ->
     values[f"{prefix}0"] = None
     with pytest.raises(ValueError, match="give a source image"):
         make_runner(face_ctx, "None", values)(Txt2ImgRequest(prompt="x", **FAST), JobControl())
+
+
+def test_txt2img_and_img2img_show_the_face_swap_accordion(face_ctx: AtelierContext) -> None:
+    import gradio as gr
+
+    from webui.ui import build_ui
+
+    demo = build_ui(face_ctx, builtin_extensions(face_ctx))
+    sources = {b.elem_id: b for b in demo.blocks.values() if isinstance(b, gr.Image)
+               and (b.elem_id or "").endswith("_face_swap_source")}
+    assert set(sources) == {"txt2img_face_swap_source", "img2img_face_swap_source"}
+    assert all(image.type == "pil" for image in sources.values())
+    restorers = [b for b in demo.blocks.values() if isinstance(b, gr.Dropdown) and b.label == "Restore face"]
+    assert len(restorers) == 2 and ("GFPGANv1.4.onnx", "GFPGANv1.4.onnx") in restorers[0].choices
