@@ -457,6 +457,14 @@ def test_list_routes_have_a1111_shapes(api: Api) -> None:
         api.ok("POST", route)
 
 
+def test_face_restorers_lists_the_restorer_files(make_context: Any, tmp_path: Path) -> None:
+    folder = tmp_path / "models" / "facerestore"
+    folder.mkdir(parents=True)
+    (folder / "GFPGANv1.4.onnx").write_bytes(b"listed by name; loaded only when a face is restored")
+    client = TestClient(create_app(make_context(tmp_path / "models"), api=True, webui=False))
+    assert client.get("/sdapi/v1/face-restorers").json() == [{"name": "GFPGANv1.4.onnx", "cmd_dir": str(folder)}]
+
+
 def test_prompt_styles_route_lists_styles_csv(api: Api) -> None:
     api.ctx.styles.create_from_prompt("api-style", "{prompt}, oil painting", "photo")
     styles = {s["name"]: s for s in api.ok("GET", "prompt-styles")}

@@ -38,7 +38,7 @@ GET_SHAPES: dict[str, tuple[type, set[str]]] = {
     "sd-vae": (list, {"model_name", "filename"}),
     "loras": (list, {"name", "alias", "path", "metadata"}),
     "hypernetworks": (list, set()),
-    "face-restorers": (list, set()),
+    "face-restorers": (list, {"name", "cmd_dir"}),
     "realesrgan-models": (list, {"name", "path", "scale"}),
     "prompt-styles": (list, {"name", "prompt", "negative_prompt"}),
     "embeddings": (dict, {"loaded", "skipped"}),

@@ -15,10 +15,10 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.responses import JSONResponse
 from PIL import Image
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipelines.context import AtelierContext
 from pipelines.diffusion import samplers
@@ -30,6 +30,8 @@ from pipelines.jobs import Job, JobInterrupted
 from pipelines.models.catalog import UnknownModelError, empty_folder_hint
 from pipelines.models.loader import LoadedCheckpoint, ModelLoadError
 from pipelines.outputs import read_infotext
+from webui.api_auth import Credentials, basic_auth
+from webui.api_infotext import apply_infotext
 from webui.api_models import (
     GenerationResponse,
     Img2ImgBody,
@@ -40,8 +42,6 @@ from webui.api_models import (
     SdModelItem,
     Txt2ImgBody,
 )
-from webui.api_auth import Credentials, basic_auth
-from webui.api_infotext import apply_infotext
 from webui.errors import user_message
 from webui.imagecodec import ImageDecodeError, decode_image, encode_png_base64
 
@@ -61,8 +61,8 @@ INTERROGATE_UNAVAILABLE = (
 )
 # Exceptions that are the client's fault, by status (first match wins)
 _CLIENT_ERRORS: tuple[tuple[type[BaseException], int], ...] = (
-    (ValidationError, 422), (ImageDecodeError, 422), (UnknownModelError, 422), (UnknownUpscalerError, 422), (ModelLoadError, 400),
-    (JobInterrupted, 409), (ValueError, 422),
+    (ValidationError, 422), (ImageDecodeError, 422), (UnknownModelError, 422), (UnknownUpscalerError, 422),
+    (ModelLoadError, 400), (JobInterrupted, 409), (ValueError, 422),
 )
 
 

@@ -99,8 +99,10 @@ def lists_router(ctx: AtelierContext) -> APIRouter:
         return [{"name": name} for name in LATENT_UPSCALE_MODES]
 
     @router.get("/face-restorers")
-    def face_restorers() -> list:
-        return []
+    def face_restorers() -> list[dict[str, str]]:
+        """The ONNX restorers of ``models/facerestore`` (names the ``face_restoration_model`` option takes)."""
+        layout = ctx.faces.layout
+        return [{"name": name, "cmd_dir": str(layout.restore_dir)} for name in layout.restorers()]
 
     @router.get("/realesrgan-models")
     def realesrgan_models() -> list[dict[str, Any]]:
