@@ -15,7 +15,7 @@ from PIL import Image
 
 from pipelines.context import AtelierContext
 from pipelines.device import DevicePolicy
-from pipelines.extras.rrdbnet import UnsupportedUpscalerModel, build_rrdbnet
+from pipelines.extras.rrdbnet import RRDBNet, UnsupportedUpscalerModel, build_rrdbnet
 from pipelines.extras.upscalers import UpscalerCatalog
 from pipelines.models.cache import ModelCache
 from pipelines.models.tensorfile import read_tensor_file
@@ -44,7 +44,7 @@ def test_other_files_are_refused_with_a_reason() -> None:
         build_rrdbnet({"conv.weight": torch.zeros(1)})
     state = dict(random_rrdbnet().state_dict())
     state["conv_last.weight"] = torch.zeros(3, 5, 3, 3)
-    with pytest.raises(UnsupportedUpscalerModel, match="do not fit"):
+    with pytest.raises(UnsupportedUpscalerModel, match="do not fit an RRDBNet .conv_last.weight"):
         build_rrdbnet(state)
 
 
@@ -60,6 +60,18 @@ def test_catalog_lists_usable_files_and_reasons(catalog: UpscalerCatalog) -> Non
     assert bad.name == "not-an-upscaler" and "not an ESRGAN" in bad.error
     with pytest.raises(LookupError, match="available: None, Lanczos, Nearest, tiny-esrgan-4x"):
         catalog.find("4x-UltraSharp")
+
+
+def test_scan_reads_shapes_only_and_flags_mismatched_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    net = random_rrdbnet()
+    write_upscaler(tmp_path / "ESRGAN", "good", net, "new", "safetensors")
+    bad = dict(net.state_dict())
+    bad["conv_hr.weight"] = torch.zeros(8, 8, 1, 1)
+    torch.save(bad, tmp_path / "ESRGAN" / "bad.pth")
+    monkeypatch.setattr(RRDBNet, "load_state_dict", lambda *a, **k: pytest.fail("the scan loaded weights"))
+    catalog = UpscalerCatalog(tmp_path, DevicePolicy.detect("cpu", "fp32"), ModelCache(1 << 30))
+    assert [(i.name, i.scale) for i in catalog.usable][-1] == ("good", 4)
+    assert [(i.name, i.error) for i in catalog.unusable] == [("bad", "weights do not fit an RRDBNet (conv_hr.weight)")]
 
 
 def test_model_upscale_sizes_and_tiles(catalog: UpscalerCatalog) -> None:

@@ -169,12 +169,23 @@ def infer_shape(state: Mapping[str, torch.Tensor]) -> RRDBShape:
     return RRDBShape(in_channels, out_channels, first.shape[0], growth, blocks, upsamples, unshuffle)
 
 
+def check_layout(state: Mapping[str, object]) -> tuple[dict[str, torch.Tensor], RRDBShape]:
+    """``state`` renamed to basicsr names and its network size, after checking every tensor's
+    name and shape against that network (works on meta tensors: nothing is loaded)."""
+    tensors = to_basicsr_names(state)
+    shape = infer_shape(tensors)
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in RRDBNet(shape).state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in tensors.items()}
+    if found != expected:
+        wrong = sorted(set(found) ^ set(expected)) or sorted(k for k in found if found[k] != expected[k])
+        raise UnsupportedUpscalerModel(f"weights do not fit an RRDBNet ({', '.join(wrong[:3])})")
+    return tensors, shape
+
+
 def build_rrdbnet(state: Mapping[str, object]) -> RRDBNet:
     """An RRDBNet with ``state``'s weights (any supported layout), in eval mode."""
-    tensors = to_basicsr_names(state)
-    net = RRDBNet(infer_shape(tensors))
-    try:
-        net.load_state_dict(tensors, strict=True)
-    except RuntimeError as exc:
-        raise UnsupportedUpscalerModel(f"weights do not fit an RRDBNet: {str(exc).splitlines()[0]}") from None
+    tensors, shape = check_layout(state)
+    net = RRDBNet(shape)
+    net.load_state_dict(tensors, strict=True)
     return net.eval().requires_grad_(False)

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from pipelines.device import DevicePolicy
-from pipelines.extras.rrdbnet import RRDBNet, UnsupportedUpscalerModel, build_rrdbnet
+from pipelines.extras.rrdbnet import RRDBNet, UnsupportedUpscalerModel, build_rrdbnet, check_layout
 from pipelines.models.cache import ModelCache
 from pipelines.models.loader import module_bytes
 from pipelines.models.tensorfile import read_tensor_file
@@ -55,9 +55,10 @@ class UpscalerInfo:
 
 
 def _probe(path: Path) -> tuple[int, Optional[str]]:
-    """(scale, None) for a loadable RRDBNet file, (4, reason) otherwise; reads only on the CPU."""
+    """(scale, None) for a loadable RRDBNet file, (4, reason) otherwise; reads names and
+    shapes only, so a folder of large models scans quickly."""
     try:
-        return build_rrdbnet(read_tensor_file(path)).shape.scale, None
+        return check_layout(read_tensor_file(path, meta=True))[1].scale, None
     except UnsupportedUpscalerModel as exc:
         return 4, str(exc)
     except Exception as exc:  # unpickling refused, truncated file, …: never stop the scan
