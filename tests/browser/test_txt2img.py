@@ -56,7 +56,7 @@ def test_two_sessions_see_only_their_own_images_and_interrupt_only_their_own_job
     with AtelierPage.open(browser, server.base_url) as a, AtelierPage.open(browser, server.base_url) as b:
         a.start("txt2img", "session a castle", seed=100, steps=40, n_iter=20, width=64, height=64)
         expect(a.progress("txt2img")).to_contain_text("step", timeout=TIMEOUT_MS)
-        b.start("txt2img", "session b forest", seed=200, steps=30, n_iter=4, width=64, height=64)
+        b.start("txt2img", "session b forest", seed=200, steps=40, n_iter=4, width=64, height=64)
         expect(b.progress("txt2img")).to_contain_text("In queue", timeout=TIMEOUT_MS)
 
         a.page.locator("#txt2img_interrupt").click()
