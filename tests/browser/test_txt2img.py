@@ -1,17 +1,25 @@
-"""txt2img in a real browser: generate, PNG Info round trip, Interrupt, two sessions at once."""
+"""txt2img in a real browser: generate, PNG Info round trip, progress + live preview, Interrupt, Skip,
+two sessions at once."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+import numpy as np
 from PIL import Image
 from playwright.sync_api import Browser, expect
 
 from tests.browser.atelier_page import TIMEOUT_MS, AtelierPage
-from tests.browser.saved import saved_images, saved_with_prompt
+from tests.browser.saved import saved_for_prompt, saved_images, saved_with_prompt, seed_of
 from tests.test_server import Server
 
 SMALL = dict(steps=3, width=64, height=64)
+
+
+def pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
 
 
 def test_txt2img_shows_the_image_and_infotext_and_saves_a_png(atelier: AtelierPage, server: Server) -> None:
@@ -35,10 +43,14 @@ def test_png_info_reads_back_the_generated_infotext(atelier: AtelierPage, server
     expect(parameters).to_have_value(infotext, timeout=TIMEOUT_MS)
 
 
-def test_interrupt_ends_a_long_job_early_and_the_page_stays_usable(atelier: AtelierPage, server: Server) -> None:
+def test_a_long_job_shows_progress_and_a_live_preview_and_interrupt_ends_it_early(atelier: AtelierPage,
+                                                                                 server: Server) -> None:
     before = len(saved_images(server))
     atelier.start("txt2img", "a very long night", seed=5, steps=40, n_iter=20, width=64, height=64)
-    expect(atelier.progress("txt2img")).to_contain_text("step", timeout=TIMEOUT_MS)
+    expect(atelier.progress("txt2img")).to_contain_text(re.compile(r"step \d+/40 batch \d+/20"), timeout=TIMEOUT_MS)
+    # a preview every 5 steps (the default live preview period) replaces the gallery while it runs
+    expect(atelier.page.locator("#txt2img_gallery .caption-label", has_text="preview")).to_be_visible(
+        timeout=TIMEOUT_MS)
     atelier.page.locator("#txt2img_interrupt").click()
 
     expect(atelier.info("txt2img")).to_contain_text("interrupted", timeout=TIMEOUT_MS)
@@ -49,6 +61,21 @@ def test_interrupt_ends_a_long_job_early_and_the_page_stays_usable(atelier: Atel
     infotext = atelier.generate("txt2img", "a short morning", seed=6, n_iter=1, **SMALL)
     assert "Seed: 6," in infotext
     expect(atelier.gallery_images("txt2img")).to_have_count(1)
+
+
+def test_skip_cuts_the_current_batch_short_and_the_job_goes_on(atelier: AtelierPage, server: Server) -> None:
+    atelier.generate("txt2img", "a dawn", seed=300, steps=80, n_iter=1, width=64, height=64)
+    atelier.start("txt2img", "a dawn", n_iter=2)
+    # Skip early in the first batch (before step 60 of 80), so it cannot land after that batch ended
+    expect(atelier.progress("txt2img")).to_contain_text(re.compile(r"step [1-5]?\d/80 batch 1/2"), timeout=TIMEOUT_MS)
+    atelier.page.locator("#txt2img_skip").click()
+
+    expect(atelier.progress("txt2img")).to_have_text("", timeout=TIMEOUT_MS)  # cleared when the job ends
+    assert "interrupted" not in atelier.info("txt2img").inner_text()
+    assert atelier.captions("txt2img") == ["seed 300", "seed 301"]
+    whole, skipped, _ = saved_for_prompt(server, "a dawn")
+    assert seed_of(whole) == seed_of(skipped) == 300
+    assert not np.array_equal(pixels(whole), pixels(skipped)), "Skip did not cut the first batch short"
 
 
 def test_two_sessions_see_only_their_own_images_and_interrupt_only_their_own_job(browser: Browser,
