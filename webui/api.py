@@ -207,7 +207,7 @@ def _generate(ctx: AtelierContext, kind: str, request: GenerationRequest, overri
     if body.script_name and body.script_name.strip().lower() not in ("", "none"):
         run = ctx.scripts.prepare(ctx.engine, body.script_name, list(body.script_args or []), kind)
     else:
-        run = ctx.engine.txt2img if kind == "txt2img" else ctx.engine.img2img
+        run = ctx.engine.generate
     manager = ctx.manager
 
     def job(control: Any) -> GenerationResult:

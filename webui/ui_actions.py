@@ -41,7 +41,7 @@ def start(ctx: AtelierContext, kind: str, request: Any, owner: Optional[str],
     """Queue a generation job (or a script's ``runner``) owned by ``owner`` (the browser session)."""
     if not ctx.catalog.usable_checkpoints():
         raise UserError(empty_folder_hint(ctx.catalog.models_dir))
-    run = runner or (ctx.engine.txt2img if kind == "txt2img" else ctx.engine.img2img)
+    run = runner or ctx.engine.generate
     job = ctx.queue.submit(kind, lambda control: run(request, control), owner=owner)
     job.control.preview_every = ctx.settings.show_progress_every_n_steps if ctx.settings.live_previews_enable else 0
     return job

@@ -95,7 +95,6 @@ def make_runner(ctx: AtelierContext, script: str, values: dict[str, Any]) -> Opt
             request = with_fields(request, alwayson_scripts=ctx.alwayson.check(always, kind))
         if selected is not None:
             return selected(request, control)
-        engine_run = ctx.engine.img2img if job_kind(request) == "img2img" else ctx.engine.txt2img
-        return engine_run(request, control)
+        return ctx.engine.generate(request, control)
 
     return run

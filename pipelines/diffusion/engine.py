@@ -262,6 +262,12 @@ class GenerationEngine:
     def img2img(self, request: Img2ImgRequest, control: Optional[JobControl] = None) -> GenerationResult:
         return self._run(request, control or JobControl(), "img2img")
 
+    def generate(self, request: GenerationRequest, control: Optional[JobControl] = None) -> GenerationResult:
+        """txt2img or img2img, whichever ``request`` is (callers that hold either kind)."""
+        if isinstance(request, Img2ImgRequest):
+            return self.img2img(request, control)
+        return self.txt2img(request, control)  # type: ignore[arg-type]
+
     # -- the job ---------------------------------------------------------------------------
     def _run(self, req: GenerationRequest, control: JobControl, kind: str) -> GenerationResult:
         started = time.perf_counter()

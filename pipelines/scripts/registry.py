@@ -54,8 +54,7 @@ class ScriptCall:
 
     def process(self, request: "GenerationRequest") -> "GenerationResult":
         """Generate ``request`` through the normal engine path (saving, infotext, LoRA) in this job."""
-        run = self.engine.img2img if self.kind == "img2img" else self.engine.txt2img
-        return run(request, self.control)
+        return self.engine.generate(request, self.control)
 
 
 class SelectableScript:

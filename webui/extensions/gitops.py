@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Optional
 from urllib.parse import urlparse
 
-from webui.extensions.manifest import ManifestError, read_manifest
+from webui.extensions.manifest import EXTENSION_NAME, ManifestError, read_manifest
 
 GIT_TIMEOUT_S = 300
 _SCHEMES = {"https", "http", "ssh", "git", "file"}
 _SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:[\w./~-]+$")  # git@host:owner/repo.git
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 class ExtensionInstallError(ValueError):
@@ -56,7 +55,7 @@ def folder_name(url: str, name: Optional[str] = None) -> str:
     """The folder an install goes to: ``name`` if given, else the repository's name from the URL."""
     candidate = (name or "").strip() or url.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
     candidate = candidate.removesuffix(".git")
-    if not _NAME.match(candidate):
+    if not EXTENSION_NAME.match(candidate):
         raise ExtensionInstallError(f"{candidate!r} is not a valid extension folder name "
                                     "(letters, digits, '.', '_' or '-'; no path separators)")
     return candidate
@@ -97,7 +96,7 @@ def update(root: Path, name: str) -> str:
 
 def uninstall(root: Path, name: str) -> None:
     """Delete ``root/<name>`` (only a direct child folder of ``root``, never a symlink's target)."""
-    if not _NAME.match(name):
+    if not EXTENSION_NAME.match(name):
         raise ExtensionInstallError(f"{name!r} is not an extension folder name")
     link = Path(root) / name
     if link.is_symlink():

@@ -9,7 +9,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 MANIFEST = "extension.toml"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+EXTENSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+"""An extension's name, which is also what its folder may be called."""
 
 
 class ManifestError(ValueError):
@@ -31,7 +32,7 @@ class Manifest(BaseModel):
     @field_validator("name")
     @classmethod
     def _safe_name(cls, value: str) -> str:
-        if not _NAME.match(value):
+        if not EXTENSION_NAME.match(value):
             raise ValueError("must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
         return value
 
