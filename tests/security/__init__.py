@@ -1,0 +1,1 @@
+"""Attacks and hostile input, reproduced through the routes an attacker takes (issue: security)."""
