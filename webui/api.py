@@ -42,6 +42,7 @@ from webui.api_models import (
     SdModelItem,
     Txt2ImgBody,
 )
+from webui.asgi_errors import CatchUnexpected
 from webui.errors import user_message
 from webui.imagecodec import ImageDecodeError, decode_image, encode_png_base64
 
@@ -114,10 +115,7 @@ def install_error_handlers(app: FastAPI) -> None:
     for exc_type, status in _CLIENT_ERRORS:
         app.add_exception_handler(exc_type, _handler(status))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.error("unexpected error", exc_info=exc)
-        return _error(500, user_message(exc), "InternalError")
+    app.add_middleware(CatchUnexpected)  # a 500 that keeps the client's connection usable
 
 
 def _handler(status: int) -> Callable:

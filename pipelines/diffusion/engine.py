@@ -65,6 +65,24 @@ PIXEL_UPSCALERS = {"None": None, "Lanczos": Image.Resampling.LANCZOS, "Nearest":
 MIN_STRENGTH = 1e-3
 
 
+def partial_schedule(run_steps: int, strength: float, max_steps: int = 1000) -> tuple[int, float]:
+    """(schedule length, strength) for a diffusers img2img call that runs ``run_steps`` steps.
+
+    diffusers runs ``int(length * strength)`` steps and fails on zero (``cannot reshape tensor
+    of 0 elements``); A1111 always runs at least one. A strength near 0 would need a schedule
+    longer than the model's training timesteps, so the length is capped and the strength
+    raised just enough for the steps to fit.
+    """
+    strength = min(max(strength, MIN_STRENGTH), 1.0)
+    length = max(run_steps, round(run_steps / strength))
+    while int(length * strength) < run_steps and length < max_steps:
+        length += 1
+    length = min(length, max_steps)
+    if int(length * strength) < 1:
+        strength = min(1.0, (run_steps + 0.5) / length)
+    return length, strength
+
+
 def schedule_steps(steps: int, strength: float) -> int:
     """The schedule length to give diffusers for img2img: it runs ``int(steps * strength)``
     steps and fails on zero, so a low strength gets a schedule long enough for one step."""
@@ -484,7 +502,7 @@ class GenerationEngine:
         second = self._common_kwargs(loaded, req, seeds, progress, img2img, texts, hires_steps=hires_steps)
         strength = req.denoising_strength if req.denoising_strength is not None else HIRES_DEFAULT_DENOISING
         # A1111 runs exactly the hires steps: ask diffusers for steps/strength in total
-        second["num_inference_steps"] = max(1, round(hires_steps / max(strength, MIN_STRENGTH)))
+        second["num_inference_steps"], strength = partial_schedule(hires_steps, strength)
         progress.offset = req.steps
         return img2img(image=second_input, strength=strength, **second).images
 

@@ -1,0 +1,85 @@
+"""A1111 fidelity over a real HTTP server (issue #14): what third-party clients and A1111's own
+tests send, answered the way A1111 answers it, on one kept-alive connection.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from pipelines.context import AppConfig, AtelierContext
+from tests.live_server import serve
+from tests.test_api import unpng
+from webui.api import install_error_handlers
+from webui.server import create_app
+
+FAST = {"prompt": "a lighthouse", "seed": 3, "steps": 3, "width": 64, "height": 64, "sampler_name": "Euler"}
+
+
+@pytest.fixture(scope="module")
+def live_ctx(tiny_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AtelierContext]:
+    ctx = AtelierContext(AppConfig(data_dir=tmp_path_factory.mktemp("fidelity"), models_dir=tiny_models_dir,
+                                   hash_in_background=False))
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture(scope="module")
+def client(live_ctx: AtelierContext) -> Iterator[httpx.Client]:
+    """One httpx client (one kept-alive connection) for the whole module, as SDK clients do."""
+    with serve(create_app(live_ctx, api=True, webui=False)) as url, httpx.Client(base_url=url, timeout=120) as http:
+        title = live_ctx.catalog.find_checkpoint("tiny-sd1").title
+        assert http.post("/sdapi/v1/options", json={"sd_model_checkpoint": title}).status_code == 200
+        yield http
+
+
+def post(client: httpx.Client, route: str, body: dict[str, Any]) -> httpx.Response:
+    return client.post(f"/sdapi/v1/{route}", json=body)
+
+
+def ok(client: httpx.Client, route: str, body: dict[str, Any]) -> dict[str, Any]:
+    response = post(client, route, body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+# -- 1. hires fix whose second pass rounds to zero steps ---------------------------------------
+@pytest.mark.parametrize("fields", [
+    {"denoising_strength": 0},  # A1111's own test payload
+    {"denoising_strength": 0.7, "hr_second_pass_steps": 1},
+])
+def test_hires_second_pass_runs_at_least_one_step(client: httpx.Client, fields: dict[str, Any]) -> None:
+    body = ok(client, "txt2img", {**FAST, "enable_hr": True, "hr_scale": 1.5, **fields})
+    image = unpng(body["images"][0])
+    assert image.size == (96, 96)
+    assert "Hires upscale: 1.5" in json.loads(body["info"])["infotexts"][0]
+
+
+def test_an_unexpected_error_answers_500_and_keeps_the_connection() -> None:
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("cannot reshape tensor of 0 elements")
+
+    @app.get("/fine")
+    def fine() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    connections: list[int] = []
+    with serve(app) as url, httpx.Client(base_url=url) as http:
+        for _ in range(3):
+            failed = http.get("/boom")
+            assert failed.status_code == 500
+            assert failed.json() == {"error": "InternalError", "detail": "cannot reshape tensor of 0 elements"}
+            connections.append(id(failed.extensions["network_stream"]))
+            after = http.get("/fine")
+            assert after.json() == {"ok": "yes"}
+            connections.append(id(after.extensions["network_stream"]))
+    assert len(set(connections)) == 1  # the same kept-alive connection throughout
