@@ -12,7 +12,7 @@ from skimage import data
 from tests.test_detect_scoring import small_xception_folder
 from tests.test_detect_train import write_lfw_faces
 from webui import detect_actions as actions
-from webui.ui_actions import UserError
+from webui.errors import UserError
 
 
 @pytest.fixture

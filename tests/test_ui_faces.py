@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from webui import ui_faces_actions as actions
-from webui.ui_actions import UserError
 from tests.faces_data import astronaut, insightface_photo
+from webui.errors import UserError
 
 
 @pytest.fixture

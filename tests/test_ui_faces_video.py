@@ -12,7 +12,7 @@ from PIL import Image
 from pipelines.faces import video_swap
 from tests.video_factory import BLUE, H, RED, W, SquareSwapper, crossing, draw, green_at, probe_streams, write_video
 from webui import ui_faces_video_actions as actions
-from webui.ui_actions import UserError
+from webui.errors import UserError
 
 
 @pytest.fixture

@@ -31,7 +31,12 @@ from pipelines.models.catalog import UnknownModelError, empty_folder_hint
 from pipelines.models.loader import LoadedCheckpoint, ModelLoadError
 from pipelines.outputs import read_infotext
 from webui.api_auth import Credentials, basic_auth
+from webui.api_detect import detect_router
+from webui.api_extras import extras_router
+from webui.api_faces import faces_router
 from webui.api_infotext import apply_infotext
+from webui.api_jobs import jobs_router
+from webui.api_lists import lists_router
 from webui.api_models import (
     GenerationResponse,
     Img2ImgBody,
@@ -42,8 +47,9 @@ from webui.api_models import (
     SdModelItem,
     Txt2ImgBody,
 )
+from webui.api_previews import previews_router
 from webui.asgi_errors import CatchUnexpected
-from webui.errors import user_message
+from webui.errors import ApiError, user_message
 from webui.imagecodec import ImageDecodeError, decode_image, encode_png_base64
 
 log = logging.getLogger(__name__)
@@ -65,14 +71,6 @@ _CLIENT_ERRORS: tuple[tuple[type[BaseException], int], ...] = (
     (ValidationError, 422), (ImageDecodeError, 422), (UnknownModelError, 422), (UnknownUpscalerError, 422),
     (ModelLoadError, 400), (JobInterrupted, 409), (ValueError, 422),
 )
-
-
-class ApiError(Exception):
-    """An error with an HTTP status and a message meant for the client."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status, self.message = status, message
 
 
 # --------------------------------------------------------------------------------------------
@@ -436,16 +434,8 @@ def register_api(app: FastAPI, ctx: AtelierContext, *, mount_sdapi: bool,
     def status() -> dict:
         return _status(ctx)
 
-    from webui.api_previews import previews_router
-
     routers = [status_router, previews_router(ctx)]  # previews: the Models tab's card images
     if mount_sdapi:
-        from webui.api_detect import detect_router
-        from webui.api_extras import extras_router
-        from webui.api_faces import faces_router
-        from webui.api_jobs import jobs_router
-        from webui.api_lists import lists_router
-
         routers += [sdapi_router(ctx), lists_router(ctx), extras_router(ctx), faces_router(ctx), jobs_router(ctx),
                     detect_router(ctx)]
     for router in [*routers, *extra_routers]:

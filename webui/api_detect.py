@@ -20,8 +20,8 @@ from pydantic import BaseModel, Field
 from pipelines.context import AtelierContext
 from pipelines.detect.image import analyse_image
 from pipelines.detect.video import Sampling, VideoReport, analyse_video
-from webui.api import ApiError
 from webui.api_jobs import caller, store_upload
+from webui.errors import ApiError
 from webui.imagecodec import decode_base64, open_image
 from webui.provenance_actions import detect_response, inspect_file_bytes
 

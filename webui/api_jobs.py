@@ -23,8 +23,7 @@ from pipelines.faces.swap import DEFAULT_THRESHOLD
 from pipelines.faces.video_swap import VideoSwapRequest, start_video_swap
 from pipelines.jobs import Job, JobQueue, JobState
 from pipelines.media.video import VideoError
-from webui.api import ApiError
-from webui.errors import user_message
+from webui.errors import ApiError, user_message
 from webui.imagecodec import open_image
 
 _CHUNK = 1 << 20

@@ -9,8 +9,7 @@ from PIL import Image
 
 from pipelines.context import AtelierContext
 from pipelines.jobs import Job
-from webui.errors import user_message
-from webui.ui_actions import UserError
+from webui.errors import UserError, user_message
 
 ARCH_CHOICES = ["efficientnet-b4", "xception", "efficientnet-b0", "efficientnet-b7"]
 

@@ -15,6 +15,7 @@ from PIL import Image
 
 from pipelines.context import AtelierContext
 from webui import ui_actions as actions
+from webui.errors import UserError
 
 Entry = dict[str, Any]  # {"image": PIL image, "infotext": str, "seed": int}; plain, so gr.State copies it
 
@@ -28,7 +29,7 @@ def gallery_entries(result: Any) -> list[Entry]:
 def selected(entries: Optional[list[Entry]], index: Optional[int]) -> Entry:
     """The image picked in the gallery (the first one when nothing is picked)."""
     if not entries:
-        raise actions.UserError("Generate an image first: the gallery is empty.")
+        raise UserError("Generate an image first: the gallery is empty.")
     index = index if index is not None and 0 <= index < len(entries) else 0
     return entries[index]
 

@@ -21,8 +21,8 @@ from pipelines.models.download import (
 from pipelines.models.library import ModelCard, ModelKind
 from pipelines.models.training_metadata import read_training_metadata
 from webui import model_cards
-from webui.errors import user_message
-from webui.ui_actions import UserError, select_checkpoint
+from webui.errors import UserError, user_message
+from webui.ui_actions import select_checkpoint
 
 KIND_TABS: dict[ModelKind, str] = {ModelKind.CHECKPOINT: "Checkpoints", ModelKind.LORA: "LoRA",
                                    ModelKind.VAE: "VAE", ModelKind.EMBEDDING: "Embeddings"}

@@ -8,7 +8,7 @@ from pipelines.context import AtelierContext
 from pipelines.diffusion.taesd import TAESD_FOLDER, decoder_file
 from pipelines.models.manager import VAE_AUTOMATIC, VAE_NONE
 from pipelines.settings import Settings
-from webui import ui_actions as actions
+from webui.errors import UserError, user_message
 
 # The Settings tab, section by section (A1111 option names). Checkpoint, VAE and clip skip
 # live in the quick-settings bar on top instead, as A1111's default quicksettings.
@@ -55,7 +55,7 @@ def apply_tab(ctx: AtelierContext, values: dict[str, Any]) -> str:
     try:
         ctx.settings_store.update(values)
     except Exception as exc:
-        raise actions.UserError(actions.user_message(exc)) from exc
+        raise UserError(user_message(exc)) from exc
     ctx.apply_settings()
     message = f"Settings saved to {ctx.settings_store.path}."
     if ctx.settings.show_progress_type == "TAESD" and not taesd_files(ctx):
@@ -94,7 +94,7 @@ def select_vae(ctx: AtelierContext, choice: str) -> str:
         choice = ctx.manager.check_vae(choice or VAE_AUTOMATIC)
         ctx.queue.run("load-vae", lambda control: ctx.manager.set_vae(choice))
     except Exception as exc:
-        raise actions.UserError(actions.user_message(exc)) from exc
+        raise UserError(user_message(exc)) from exc
     ctx.settings_store.update({"sd_vae": choice})
     return f"VAE: {choice}"
 
@@ -104,5 +104,5 @@ def set_clip_skip(ctx: AtelierContext, value: float) -> str:
     try:
         ctx.settings_store.update({"CLIP_stop_at_last_layers": int(value)})
     except Exception as exc:
-        raise actions.UserError(actions.user_message(exc)) from exc
+        raise UserError(user_message(exc)) from exc
     return f"Clip skip: {int(value)}"

@@ -22,7 +22,7 @@ from pipelines.models.loader import ModelLoadError
 from pipelines.outputs import read_infotext
 from pipelines.scripts.img2img_batch import first_image, plan_batch, run_img2img_batch
 from webui.img2img_sources import SOURCE_FIELDS, pick_sources
-from webui.errors import user_message  # noqa: F401  (re-exported for the UI)
+from webui.errors import UserError, user_message
 
 ProgressCallback = Callable[[Job], None]
 
@@ -30,10 +30,6 @@ RESIZE_MODES = ["Just resize", "Crop and resize", "Resize and fill", "Just resiz
 MASKED_CONTENT = ["fill", "original", "latent noise", "latent nothing"]
 INPAINT_AREAS = ["Whole picture", "Only masked"]
 MASK_MODES = ["Inpaint masked", "Inpaint not masked"]
-
-
-class UserError(Exception):
-    """Something the person can fix; the UI shows the message as a notice."""
 
 
 def start(ctx: AtelierContext, kind: str, request: Any, owner: Optional[str],

@@ -7,7 +7,7 @@ from typing import Any, Iterator, Optional
 
 import gradio as gr
 
-from webui import ui_actions as actions
+from webui.errors import UserError, user_message
 
 
 def owner(request: Optional[gr.Request]) -> Optional[str]:
@@ -21,10 +21,12 @@ def gallery_items(result: Any) -> list[tuple[Any, str]]:
 
 
 @contextmanager
-def user_error() -> Iterator[None]:
-    """Show a :class:`ui_actions.UserError` (or a ValueError from a check) as a notice in the page;
-    the form stays as it was."""
+def user_error(*also: type[Exception]) -> Iterator[None]:
+    """Show a :class:`~webui.errors.UserError`, a ValueError from a check, or one of ``also``
+    as a notice in the page (worded by :func:`~webui.errors.user_message`); the form stays as
+    it was. The one way a UI callback reports an error: ``with user_error(): ...`` in the
+    callback (generators too), or ``user_error()(fn)`` around a plain function."""
     try:
         yield
-    except (actions.UserError, ValueError) as exc:
-        raise gr.Error(actions.user_message(exc)) from exc
+    except (UserError, ValueError, *also) as exc:
+        raise gr.Error(user_message(exc)) from exc

@@ -8,7 +8,7 @@ import gradio as gr
 
 from pipelines.context import AtelierContext
 from webui import provenance_actions as actions
-from webui.errors import user_message
+from webui.ui_common import user_error
 from webui.ui_detect_learned import deepfake_section
 
 
@@ -26,10 +26,8 @@ def detect_tab(ctx: AtelierContext) -> None:
     inspect = gr.Button("Inspect", variant="primary", elem_id="detect_inspect")
 
     def inspect_fn(path: Optional[str]) -> tuple[list[list[str]], str]:
-        try:
+        with user_error():
             return actions.inspect_upload(path)
-        except ValueError as exc:
-            raise gr.Error(user_message(exc)) from exc
 
     inspect.click(inspect_fn, image, [table, verdict])
     image.upload(inspect_fn, image, [table, verdict])

@@ -9,8 +9,8 @@ import gradio as gr
 from pipelines.context import AtelierContext
 from pipelines.jobs import Job
 from webui import detect_actions as actions
-from webui.ui_actions import UserError, progress_text
-from webui.ui_common import owner
+from webui.ui_actions import progress_text
+from webui.ui_common import owner, user_error
 
 
 def _follow(job: Job) -> Iterator[str]:
@@ -39,10 +39,8 @@ def deepfake_section(ctx: AtelierContext) -> None:
         scan = gr.Button("Scan picture", variant="primary")
 
         def scan_fn(picture: Any, name: Optional[str], limit: float) -> tuple:
-            try:
+            with user_error():
                 return actions.scan_image(ctx, picture, name, limit)
-            except UserError as exc:
-                raise gr.Error(str(exc))
 
         scan.click(scan_fn, [image, detector, threshold], [heatmaps, verdict, report])
 
@@ -61,13 +59,11 @@ def deepfake_section(ctx: AtelierContext) -> None:
 
         def scan_video_fn(path: Optional[str], name: Optional[str], how: str, k: float, limit: float,
                           request: gr.Request) -> Iterator[tuple]:
-            try:
+            with user_error():
                 job = actions.start_video_scan(ctx, path, name, how, k, limit, owner(request))
                 for line in _follow(job):
                     yield line, None, "", [], None
                 yield ("done", *actions.video_outputs(job))
-            except UserError as exc:
-                raise gr.Error(str(exc))
 
         scan_video.click(scan_video_fn, [video, detector, mode, rate, threshold],
                          [video_progress, timeline, video_verdict, tracks, video_report])
@@ -90,13 +86,11 @@ def deepfake_section(ctx: AtelierContext) -> None:
 
         def train_fn(real: str, fake: str, a: str, e: float, b: float, s: float, n: str, r: bool,
                      request: gr.Request) -> Iterator[tuple]:
-            try:
+            with user_error():
                 job = actions.start_training(ctx, real, fake, a, e, b, s, n, r, owner=owner(request))
                 for line in _follow(job):
                     yield line, None
                 yield actions.training_outputs(job)
-            except UserError as exc:
-                raise gr.Error(str(exc))
 
         train.click(train_fn, [real_dir, fake_dir, arch, epochs, batch, size, name, resume],
                     [train_progress, train_report])

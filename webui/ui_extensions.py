@@ -11,6 +11,7 @@ import gradio as gr
 from webui.extensions.api import ExtensionTab
 from webui.extensions.gitops import ExtensionInstallError
 from webui.extensions.host import ExtensionHost
+from webui.ui_common import user_error
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +76,8 @@ def extensions_tab(host: ExtensionHost) -> None:
         return message, extension_rows(host), gr.update(choices=names), gr.update(choices=names)
 
     def change(action: str, target: str, name: str = "") -> tuple:
-        try:
+        with user_error(LookupError):  # ExtensionInstallError is a ValueError
             return refreshed(run_change(host, action, target, name))
-        except (ExtensionInstallError, LookupError) as exc:
-            raise gr.Error(str(exc).strip("'")) from exc
 
     apply.click(lambda chosen_names: refreshed(apply_enabled(host, chosen_names)), enabled, outputs)
     install.click(lambda u, f: change("install", u, f), [url, folder], outputs)

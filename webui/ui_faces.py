@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from typing import Any
 
 import gradio as gr
 
@@ -12,19 +12,8 @@ from pipelines.faces.masks import MaskOptions
 from pipelines.faces.order import ORDERS
 from pipelines.faces.swap import DEFAULT_THRESHOLD, METHODS
 from webui import ui_faces_actions as actions
-from webui.ui_actions import UserError
+from webui.ui_common import user_error
 from webui.ui_faces_video import faces_video_section
-
-
-def _shown(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn a UserError into a Gradio notice instead of a traceback."""
-    @functools.wraps(fn)
-    def wrapper(*args: Any) -> Any:
-        try:
-            return fn(*args)
-        except UserError as exc:
-            raise gr.Error(str(exc)) from exc
-    return wrapper
 
 
 def _notice(ctx: AtelierContext) -> None:
@@ -70,7 +59,7 @@ def faces_tab(ctx: AtelierContext) -> dict[str, gr.components.Component]:
                 restore_weight = gr.Slider(0.0, 1.0, 1.0, step=0.05, label="Restore weight")
         swap = gr.Button("Swap", variant="primary", elem_id="faces_swap")
         info = gr.Textbox(label="Info", interactive=False, elem_id="faces_info")
-        swap.click(_shown(functools.partial(actions.swap_image, ctx)),
+        swap.click(user_error()(functools.partial(actions.swap_image, ctx)),
                    [source, face_model, target, source_index, target_indices, method, reference, threshold, gender,
                     erosion, blur, opacity, blend, restore, restore_weight], [result, info])
     with gr.Tab("Detect"):
@@ -80,7 +69,7 @@ def faces_tab(ctx: AtelierContext) -> dict[str, gr.components.Component]:
         order = gr.Radio(list(ORDERS), value="left-right", label="Number faces")
         detect = gr.Button("Detect", elem_id="faces_detect")
         table = gr.Dataframe(headers=actions.DETECT_COLUMNS, interactive=False)
-        detect.click(_shown(functools.partial(actions.detect_faces, ctx)), [detect_in, order], [detect_out, table])
+        detect.click(user_error()(functools.partial(actions.detect_faces, ctx)), [detect_in, order], [detect_out, table])
     with gr.Tab("Face models"):
         images = gr.Gallery(label="Images of one person (first face of each)", type="pil", format="png")
         name = gr.Textbox(label="Name")
@@ -92,6 +81,6 @@ def faces_tab(ctx: AtelierContext) -> dict[str, gr.components.Component]:
             text = actions.save_face_model(ctx, name_text, pictures)
             return text, gr.update(choices=actions.face_model_choices(ctx))
 
-        save.click(_shown(save_model), [name, images], [status, face_model])
+        save.click(user_error()(save_model), [name, images], [status, face_model])
     faces_video_section(ctx)
     return {"source_image": source, "target_image": target}

@@ -11,8 +11,7 @@ from pipelines.faces.draw import draw_faces
 from pipelines.faces.errors import FaceError
 from pipelines.faces.masks import MaskOptions
 from pipelines.faces.swap import parse_targets
-from webui.errors import user_message
-from webui.ui_actions import UserError
+from webui.errors import UserError, user_message
 
 NOTICE = (
     "**Responsible use.** Only swap faces of people who agreed to it, never to deceive, harass or "

@@ -10,8 +10,8 @@ from pipelines.context import AtelierContext
 from pipelines.faces.order import ORDERS
 from pipelines.faces.swap import DEFAULT_THRESHOLD
 from webui import ui_faces_video_actions as actions
-from webui.ui_actions import UserError
-from webui.ui_common import owner
+from webui.errors import UserError
+from webui.ui_common import owner, user_error
 
 
 def faces_video_section(ctx: AtelierContext) -> None:
@@ -49,12 +49,10 @@ def faces_video_section(ctx: AtelierContext) -> None:
             face_order: str, reference_image: Any, max_distance: float,
             request: gr.Request = None) -> Iterator[tuple[Any, ...]]:
         """Queue the job, stream its status line, then show the video."""
-        try:
+        with user_error():
             job = actions.start(ctx, video_path, source_image, target=target_text, source_face_index=int(source_face or 0),
                                 method=method_name, face_order=face_order, reference=reference_image,
                                 reference_max_distance=max_distance, owner=owner(request))
-        except UserError as exc:
-            raise gr.Error(str(exc)) from exc
         while not job.done.wait(0.5):
             yield gr.update(), gr.update(), actions.status(ctx, job), job.id
         try:

@@ -16,8 +16,8 @@ from pipelines.context import AtelierContext
 from pipelines.faces.swap import DEFAULT_THRESHOLD
 from pipelines.faces.video_swap import VideoSwapRequest, VideoSwapResult, start_video_swap
 from pipelines.jobs import Job
-from webui.errors import user_message
-from webui.ui_actions import UserError, finish
+from webui.errors import UserError, user_message
+from webui.ui_actions import finish
 
 
 def parse_target(text: str) -> str | int:

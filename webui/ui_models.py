@@ -15,6 +15,7 @@ from pipelines.models.download import DownloadState
 from webui import model_cards
 from webui import models_actions as models
 from webui import ui_actions as actions
+from webui.ui_common import user_error
 
 TXT2IMG_PROMPT_ID = "txt2img_prompt"
 HASH_POLL_S = 2.0
@@ -68,10 +69,8 @@ def models_tab(ctx: AtelierContext, checkpoint: gr.Dropdown, demo: gr.Blocks) ->
         return [*render(query), dropdown, message, gr.Timer(active=models.hashing_pending(ctx) > 0)]
 
     def click_fn(text: str, evt: gr.EventData) -> list[Any]:
-        try:
+        with user_error():
             outcome = models.use_card(ctx, getattr(evt, "card", ""), text)
-        except actions.UserError as exc:
-            raise gr.Error(str(exc)) from exc
         return [outcome.details, gr.update(value=outcome.checkpoint) if outcome.checkpoint else gr.update(),
                 outcome.message, outcome.prompt if outcome.prompt is not None else gr.update()]
 
@@ -83,10 +82,8 @@ def models_tab(ctx: AtelierContext, checkpoint: gr.Dropdown, demo: gr.Blocks) ->
 
     def download_fn(url: str, kind: str, filename: str, sha256: str, query: str) -> Iterator[list[Any]]:
         """Poll the background download and redraw its progress bar until it ends."""
-        try:
+        with user_error():
             task = models.start_download(ctx, url, kind, filename, sha256)
-        except actions.UserError as exc:
-            raise gr.Error(str(exc)) from exc
         unchanged = [gr.update()] * (len(grids) + 1)
         yield [task.id, model_cards.progress_html(task.fraction, models.download_status(task)), *unchanged]
         while not task.finished.wait(DOWNLOAD_POLL_S):

@@ -12,6 +12,7 @@ import gradio as gr
 
 from webui import gallery_actions
 from webui import ui_actions as actions
+from webui.errors import UserError
 from webui.ui_common import user_error
 from webui.ui_generation import GenerationTab
 
@@ -64,7 +65,8 @@ def wire_png_info_sends(png: dict[str, Any], txt2img: GenerationTab, img2img: Ge
 
 
 def _values(text: str) -> dict[str, Any]:
-    values = actions.parse_prompt_box(text or "")
-    if values is None:
-        raise gr.Error("This image carries no generation parameters to send.")
+    with user_error():
+        values = actions.parse_prompt_box(text or "")
+        if values is None:
+            raise UserError("This image carries no generation parameters to send.")
     return values
