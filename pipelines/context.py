@@ -18,7 +18,7 @@ from pipelines.device import DevicePolicy
 from pipelines.events import EventHub, ModelLoaded
 from pipelines.diffusion.engine import GenerationEngine
 from pipelines.diffusion.alwayson import AlwaysOnRegistry
-from pipelines.diffusion.taesd import make_previewer
+from pipelines.diffusion.taesd import setting_previewer
 from pipelines.extras.upscalers import UpscalerCatalog
 from pipelines.faces.restoration import FaceRestoration
 from pipelines.jobs import JobQueue
@@ -94,8 +94,11 @@ class AtelierContext:
         self.catalog = ModelCatalog(config.models_dir, HashCache(config.data_dir / "cache" / "hashes.json"))
         self.catalog.refresh(hash_missing=not config.hash_in_background)
         self.cache = ModelCache(self.policy.ram_budget_bytes)
-        self.manager = ModelManager(self.catalog, self.policy, self.cache,
-                                    saved_choice=lambda: self.settings.sd_model_checkpoint)
+        self.events = EventHub()  # extensions' callbacks: model_loaded, image_saved, app_started
+        self.manager = ModelManager(
+            self.catalog, self.policy, self.cache, saved_choice=lambda: self.settings.sd_model_checkpoint,
+            on_model_loaded=[lambda loaded: self.events.emit(
+                "model_loaded", ModelLoaded(loaded.info.title, loaded.architecture.label))])
         self.lora_catalog = LoraCatalog(lora_folders(config.models_dir))
         self.lora_catalog.refresh()
         self.networks = NetworkManager(
@@ -112,21 +115,18 @@ class AtelierContext:
         self.downloads = DownloadManager(config.models_dir, on_complete=lambda path: self.library.refresh())
         self.styles = StyleDatabase.in_data_dir(config.data_dir)
         self.writer = OutputWriter(self.outputs_dir, settings.samples_format, settings.enable_pnginfo,
-                                   settings.output_folders(), settings.provenance_marks)
+                                   settings.output_folders(), settings.provenance_marks, events=self.events)
         self.upscalers = UpscalerCatalog(config.models_dir, self.policy, self.cache)
         self.alwayson = AlwaysOnRegistry()  # always-on scripts (extensions, face swap) hook the engine here
-        self.engine = GenerationEngine(self.manager, self.writer, self.networks, self.styles, self.embeddings,
-                                       self.upscalers, self.alwayson)
-        self.engine.previewer = make_previewer(settings.show_progress_type, config.models_dir, self.cache, self.policy)
-        self.engine.face_restoration = self.face_restoration = FaceRestoration(
-            lambda: self.faces, lambda: self.settings.face_restoration_model)
+        self.face_restoration = FaceRestoration(lambda: self.faces, lambda: self.settings.face_restoration_model)
+        self.engine = GenerationEngine(
+            self.manager, self.writer, self.networks, self.styles, self.embeddings, self.upscalers, self.alwayson,
+            previewer=setting_previewer(lambda: self.settings.show_progress_type, config.models_dir, self.cache,
+                                        self.policy),
+            face_restoration=self.face_restoration)
         self.queue = JobQueue()
         self.detectors = DetectorLibrary(config.models_dir / "detectors", self.cache, self.policy)
-        self.events = EventHub()
-        self.writer.events = self.events
         self.scripts = ScriptRegistry()
-        self.manager.on_model_loaded.append(
-            lambda loaded: self.events.emit("model_loaded", ModelLoaded(loaded.info.title, loaded.architecture.label)))
         if settings.sd_vae:
             try:
                 self.manager.set_vae(settings.sd_vae)
@@ -163,7 +163,6 @@ class AtelierContext:
         self.writer.fmt = s.samples_format
         self.writer.save_infotext = s.enable_pnginfo
         self.writer.folders = s.output_folders()
-        self.engine.previewer = make_previewer(s.show_progress_type, self.config.models_dir, self.cache, self.policy)
         self.writer.provenance_marks = s.provenance_marks
         self.cache.budget_bytes = int(s.model_cache_gb * (1 << 30))
 

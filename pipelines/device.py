@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import psutil
 import torch
@@ -63,3 +63,27 @@ class DevicePolicy:
     def empty_cache(self) -> None:
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
+
+
+def memory_report() -> dict[str, Any]:
+    """Host RAM and CUDA memory in A1111's ``GET /sdapi/v1/memory`` shape (bytes). The web layer
+    asks here instead of importing torch; reporting never raises (a CUDA failure is reported)."""
+    vm = psutil.virtual_memory()
+    process = psutil.Process()
+    memory: dict[str, Any] = {"ram": {"free": vm.available, "used": process.memory_info().rss, "total": vm.total}}
+    try:
+        if torch.cuda.is_available():
+            free, total = torch.cuda.mem_get_info()
+            stats = torch.cuda.memory_stats()
+            memory["cuda"] = {
+                "system": {"free": free, "used": total - free, "total": total},
+                "active": {"current": stats.get("active_bytes.all.current", 0),
+                           "peak": stats.get("active_bytes.all.peak", 0)},
+                "allocated": {"current": stats.get("allocated_bytes.all.current", 0),
+                              "peak": stats.get("allocated_bytes.all.peak", 0)},
+            }
+        else:
+            memory["cuda"] = {"error": "no CUDA device"}
+    except Exception as exc:  # memory reporting must never fail the route
+        memory["cuda"] = {"error": str(exc)}
+    return memory

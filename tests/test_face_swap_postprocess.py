@@ -18,6 +18,7 @@ from pipelines.jobs import JobControl
 from tests.factory_faces import bright_squares
 from tests.faces_data import astronaut, builtin_faces, face_ctx, insightface_photo  # noqa: F401 (fixtures)
 from tests.test_api import FAST, Api, b64png, noise_image, unpng
+from webui.extensions import FaceTools
 from webui.server import builtin_extensions, create_app
 from webui.ui_scripts import ALWAYSON, SEP, make_runner
 
@@ -65,7 +66,8 @@ def test_postprocess_swaps_chosen_faces_and_prepares_the_source_once(api: Api, f
 
 
 def test_classic_method_on_real_photos(face_ctx: AtelierContext, builtin_faces: Any) -> None:  # noqa: F811
-    script = type(_script(face_ctx))(SimpleNamespace(faces=builtin_faces))  # the same script over the built-in engine
+    # the same script over the built-in engine
+    script = type(_script(face_ctx))(FaceTools(SimpleNamespace(faces=builtin_faces)))
     target = astronaut().transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     args = [insightface_photo("t1.jpg"), 2, "0", "classic"]
     request = script.before_generation(Txt2ImgRequest(prompt="x"), args)

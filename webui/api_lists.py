@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any, Optional
 
-import psutil
 from fastapi import APIRouter
 
 from pipelines.context import AtelierContext
+from pipelines.device import memory_report
 from pipelines.diffusion.engine import LATENT_UPSCALE_MODES
 from pipelines.networks.embeddings import encoder_widths
 
@@ -20,30 +20,6 @@ def _embedding_item(embedding: Any) -> dict[str, Any]:
     first = next(iter(embedding.vectors.values()))
     return {"step": embedding.step, "sd_checkpoint": None, "sd_checkpoint_name": None,
             "shape": int(first.shape[-1]), "vectors": int(embedding.num_vectors)}
-
-
-def _memory() -> dict[str, Any]:
-    vm = psutil.virtual_memory()
-    process = psutil.Process()
-    memory: dict[str, Any] = {"ram": {"free": vm.available, "used": process.memory_info().rss, "total": vm.total}}
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            free, total = torch.cuda.mem_get_info()
-            stats = torch.cuda.memory_stats()
-            memory["cuda"] = {
-                "system": {"free": free, "used": total - free, "total": total},
-                "active": {"current": stats.get("active_bytes.all.current", 0),
-                           "peak": stats.get("active_bytes.all.peak", 0)},
-                "allocated": {"current": stats.get("allocated_bytes.all.current", 0),
-                              "peak": stats.get("allocated_bytes.all.peak", 0)},
-            }
-        else:
-            memory["cuda"] = {"error": "no CUDA device"}
-    except Exception as exc:  # memory reporting must never fail the route
-        memory["cuda"] = {"error": str(exc)}
-    return memory
 
 
 def lists_router(ctx: AtelierContext) -> APIRouter:
@@ -134,6 +110,6 @@ def lists_router(ctx: AtelierContext) -> APIRouter:
 
     @router.get("/memory")
     def memory() -> dict[str, Any]:
-        return _memory()
+        return memory_report()
 
     return router

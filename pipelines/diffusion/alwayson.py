@@ -32,15 +32,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from PIL import Image
 
+from pipelines.diffusion.request import GenerationRequest
+from pipelines.diffusion.result import GenerationResult
 from pipelines.registry import ScriptArg, TitledRegistry
-
-if TYPE_CHECKING:
-    from pipelines.diffusion.engine import GenerationResult
-    from pipelines.diffusion.request import GenerationRequest
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +48,7 @@ class ImageInfo:
     """What ``postprocess_image`` knows about the image it may change."""
 
     kind: str  # "txt2img" or "img2img"
-    request: "GenerationRequest"
+    request: GenerationRequest
     seed: int
     index: int  # position in the job's images
 
@@ -66,17 +64,17 @@ class AlwaysOnScript:
     def check_args(self, args: list[Any]) -> None:
         """Raise ValueError for arguments this script cannot use."""
 
-    def before_generation(self, request: "GenerationRequest", args: list[Any]) -> "GenerationRequest":
+    def before_generation(self, request: GenerationRequest, args: list[Any]) -> GenerationRequest:
         return request
 
-    def before_batch(self, request: "GenerationRequest", batch: int, seeds: list[int], args: list[Any]) -> None:
+    def before_batch(self, request: GenerationRequest, batch: int, seeds: list[int], args: list[Any]) -> None:
         """Called before each batch (A1111's ``process_batch``): batch number and its seeds."""
         return None
 
     def postprocess_image(self, image: Image.Image, info: ImageInfo, args: list[Any]) -> Image.Image:
         return image
 
-    def after_generation(self, result: "GenerationResult", args: list[Any]) -> None:
+    def after_generation(self, result: GenerationResult, args: list[Any]) -> None:
         return None
 
 
@@ -98,15 +96,15 @@ class AlwaysOnRegistry(TitledRegistry[AlwaysOnScript]):
         return checked
 
     # -- hooks the engine calls -----------------------------------------------------------------
-    def _enabled(self, request: "GenerationRequest") -> list[tuple[AlwaysOnScript, list[Any]]]:
+    def _enabled(self, request: GenerationRequest) -> list[tuple[AlwaysOnScript, list[Any]]]:
         return [(self.find(name), list(args)) for name, args in request.alwayson_scripts.items()]
 
-    def before_generation(self, request: "GenerationRequest") -> "GenerationRequest":
+    def before_generation(self, request: GenerationRequest) -> GenerationRequest:
         for script, args in self._enabled(request):
             request = script.before_generation(request, args)
         return request
 
-    def before_batch(self, request: "GenerationRequest", batch: int, seeds: list[int], warnings: list[str]) -> None:
+    def before_batch(self, request: GenerationRequest, batch: int, seeds: list[int], warnings: list[str]) -> None:
         for script, args in self._enabled(request):
             try:
                 script.before_batch(request, batch, list(seeds), args)
@@ -123,7 +121,7 @@ class AlwaysOnRegistry(TitledRegistry[AlwaysOnScript]):
                 _warn(warnings, f"{script.title}: {exc or type(exc).__name__}")
         return image
 
-    def after_generation(self, result: "GenerationResult") -> None:
+    def after_generation(self, result: GenerationResult) -> None:
         for script, args in self._enabled(result.request):
             try:
                 script.after_generation(result, args)

@@ -10,14 +10,12 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from pipelines import __version__
 from pipelines.diffusion import images as imgops
 from pipelines.diffusion.alwayson import AlwaysOnRegistry, ImageInfo
 from pipelines.diffusion.infotext import format_infotext, generation_params
@@ -30,6 +28,7 @@ from pipelines.diffusion.request import (
     ResizeMode,
     Txt2ImgRequest,
 )
+from pipelines.diffusion.result import FACE_RESTORATION, VERSION, GenerationResult
 from pipelines.diffusion.samplers import make_scheduler, resolve_sampler
 from pipelines.diffusion.seeds import batch_noise, batch_seeds, resolve_seed, step_generators
 from pipelines.extras.upscalers import UpscalerCatalog
@@ -47,8 +46,6 @@ from pipelines.styles import StyleDatabase
 
 log = logging.getLogger(__name__)
 
-VERSION = f"atelier-{__version__}"
-FACE_RESTORATION = "Face restoration"  # A1111's infotext key for restore_faces
 LATENT_UPSCALE_MODES = {
     "Latent": ("bilinear", False),
     "Latent (antialiased)": ("bilinear", True),
@@ -87,64 +84,6 @@ def schedule_steps(steps: int, strength: float) -> int:
     """The schedule length to give diffusers for img2img: it runs ``int(steps * strength)``
     steps and fails on zero, so a low strength gets a schedule long enough for one step."""
     return steps if int(steps * strength) >= 1 else math.ceil(1 / max(strength, MIN_STRENGTH))
-
-
-@dataclass
-class GenerationResult:
-    """Images of one job with everything A1111's ``info`` JSON reports about them."""
-
-    request: GenerationRequest
-    images: list[Image.Image] = field(default_factory=list)
-    seeds: list[int] = field(default_factory=list)
-    subseeds: list[int] = field(default_factory=list)
-    infotexts: list[str] = field(default_factory=list)
-    paths: list[Path] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    model_name: str = ""
-    model_hash: Optional[str] = None
-    vae_name: Optional[str] = None
-    interrupted: bool = False
-    seconds: float = 0.0
-
-    def info(self) -> dict[str, Any]:
-        """A1111's ``info`` object (the API returns it JSON-encoded)."""
-        req = self.request
-        return {
-            "prompt": req.prompt,
-            "all_prompts": [req.prompt] * len(self.seeds),
-            "negative_prompt": req.negative_prompt,
-            "all_negative_prompts": [req.negative_prompt] * len(self.seeds),
-            "seed": self.seeds[0] if self.seeds else req.seed,
-            "all_seeds": self.seeds,
-            "subseed": self.subseeds[0] if self.subseeds else req.subseed,
-            "all_subseeds": self.subseeds,
-            "subseed_strength": req.subseed_strength,
-            "width": req.width,
-            "height": req.height,
-            "sampler_name": req.sampler_name,
-            "cfg_scale": req.cfg_scale,
-            "steps": req.steps,
-            "batch_size": req.batch_size,
-            "restore_faces": req.restore_faces,
-            "face_restoration_model": req.extra.get(FACE_RESTORATION) if req.restore_faces else None,
-            "sd_model_name": self.model_name,
-            "sd_model_hash": self.model_hash,
-            "sd_vae_name": self.vae_name,
-            "sd_vae_hash": None,
-            "seed_resize_from_w": req.seed_resize_from_w,
-            "seed_resize_from_h": req.seed_resize_from_h,
-            "denoising_strength": req.denoising_strength,
-            "extra_generation_params": dict(req.extra),
-            "index_of_first_image": 0,
-            "infotexts": self.infotexts,
-            "styles": req.styles,
-            "job_timestamp": time.strftime("%Y%m%d%H%M%S"),
-            "clip_skip": req.clip_skip,
-            "is_using_inpainting_conditioning": False,
-            "version": VERSION,
-            "warnings": self.warnings,
-            "interrupted": self.interrupted,
-        }
 
 
 class _Progress:
@@ -201,7 +140,11 @@ class GenerationEngine:
 
     def __init__(self, manager: ModelManager, writer: OutputWriter, networks: Optional[NetworkManager] = None,
                  styles: Optional[StyleDatabase] = None, embeddings: Optional[EmbeddingDatabase] = None,
-                 upscalers: Optional[UpscalerCatalog] = None, alwayson: Optional[AlwaysOnRegistry] = None) -> None:
+                 upscalers: Optional[UpscalerCatalog] = None, alwayson: Optional[AlwaysOnRegistry] = None,
+                 previewer: Optional[Callable[[], Previewer]] = None,
+                 face_restoration: Optional[FaceRestoration] = None) -> None:
+        """``previewer`` answers the live-preview function to use now (the show_progress_type
+        setting may pick TAESD); ``face_restoration`` serves ``restore_faces`` (none: a warning)."""
         self.manager = manager
         self.alwayson = alwayson if alwayson is not None else AlwaysOnRegistry()
         self.upscalers = upscalers
@@ -209,9 +152,14 @@ class GenerationEngine:
         self.networks = networks
         self.styles = styles
         self.embeddings = embeddings
-        self.previewer: Previewer = latents_to_preview  # the show_progress_type setting may swap in TAESD
-        self.face_restoration: Optional[FaceRestoration] = None  # restore_faces; the context sets it
+        self._previewer = previewer or (lambda: latents_to_preview)
+        self.face_restoration = face_restoration
         self._encoders: dict[str, tuple[tuple, PromptEncoder]] = {}
+
+    @property
+    def previewer(self) -> Previewer:
+        """The live-preview function for the next step."""
+        return self._previewer()
 
     def pixel_upscalers(self) -> list[str]:
         """Pixel upscaler names in A1111's ``sd_upscalers`` order: None, Lanczos, Nearest, files."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import torch
 from PIL import Image
@@ -91,8 +91,9 @@ class TaesdPreviewer:
             return rgb_to_image(decoder(sample)[0])  # DecoderTiny answers in [-1, 1]
 
 
-def make_previewer(method: str, models_dir: Path, cache: ModelCache, policy: DevicePolicy) -> Any:
-    """The preview function for the ``show_progress_type`` setting."""
-    if method == "TAESD":
-        return TaesdPreviewer(models_dir, cache, policy)
-    return latents_to_preview
+def setting_previewer(method: Callable[[], str], models_dir: Path, cache: ModelCache,
+                      policy: DevicePolicy) -> Callable[[], Any]:
+    """The preview function the ``show_progress_type`` setting names at the moment of asking:
+    handed to the engine once, so a settings change needs no re-wiring."""
+    taesd = TaesdPreviewer(models_dir, cache, policy)
+    return lambda: taesd if method() == "TAESD" else latents_to_preview

@@ -8,12 +8,19 @@ and may change without notice. The API is versioned by :data:`API_VERSION`.
 
 from pipelines.diffusion.alwayson import AlwaysOnScript, ImageInfo
 from pipelines.events import AppStarted, ImageSaved, ModelLoaded
-from pipelines.registry import ScriptArg
-from pipelines.scripts.registry import ScriptCall, SelectableScript
+from pipelines.faces.swap import METHODS as SWAP_METHODS
+from pipelines.faces.swap import PreparedSource, SwapOptions, Targets, parse_targets
 from pipelines.outputs import PostprocessInfo
-from webui.extensions.api import API_VERSION, Extension
+from pipelines.registry import ScriptArg
+from pipelines.scripts import list_axis_types
+from pipelines.scripts.registry import ScriptCall, SelectableScript
+from webui.extensions.api import API_VERSION, Extension, FaceTools, run_builtin_script
+from webui.imagecodec import ImageDecodeError, decode_image
 
 __all__ = [
     "API_VERSION", "AlwaysOnScript", "AppStarted", "Extension", "ImageInfo", "ImageSaved", "ModelLoaded",
     "PostprocessInfo", "ScriptArg", "ScriptCall", "SelectableScript",
+    # API 2
+    "FaceTools", "ImageDecodeError", "PreparedSource", "SWAP_METHODS", "SwapOptions", "Targets", "decode_image",
+    "list_axis_types", "parse_targets", "run_builtin_script",
 ]

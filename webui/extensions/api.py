@@ -9,19 +9,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from fastapi import APIRouter
+from PIL import Image
 
 from pipelines.diffusion.alwayson import AlwaysOnScript
+from pipelines.diffusion.result import GenerationResult
 from pipelines.events import AppStarted, ImageSaved, ModelLoaded
+from pipelines.faces.swap import PreparedSource, SwapOptions
 from pipelines.outputs import Postprocessor
-from pipelines.scripts.registry import SelectableScript
+from pipelines.scripts import axis_choices, run_script
+from pipelines.scripts.registry import ScriptCall, SelectableScript
 from webui.extensions.manifest import Manifest
 
-API_VERSION = 1
+API_VERSION = 2
 """Version of this API. An extension declares the version it needs (``api`` in extension.toml);
-one newer than this is refused with a message, older ones keep working."""
+one newer than this is refused with a message, older ones keep working.
+
+- 1: tabs, routes, scripts, post-processors, callbacks.
+- 2: ``ext.faces`` (:class:`FaceTools`), ``ext.pixel_upscalers()``, ``ext.axis_choices()``,
+  :func:`run_builtin_script` and the face-swap / image-decoding names of ``webui.extensions``.
+"""
 
 TabBuilder = Callable[[], None]
 """Builds the tab's Gradio components; called inside ``gr.Tab(title)``."""
@@ -43,11 +52,40 @@ class Registrations:
     callbacks: list[tuple[str, Callable[[Any], None]]] = field(default_factory=list)
 
 
+class FaceTools:
+    """Atelier's shared Faces engine (API 2): swaps on its model cache, models loaded on first use."""
+
+    def __init__(self, ctx: Any) -> None:
+        self._ctx = ctx
+
+    def restorers(self) -> list[str]:
+        """Face restorer names (files of ``models/facerestore``)."""
+        return self._ctx.faces.layout.restorers()
+
+    def require_restorer(self, name: str) -> None:
+        """ValueError naming the folder when restorer ``name`` is not installed."""
+        self._ctx.faces.layout.require_restorer(name)
+
+    def prepare_source(self, image: Image.Image, face_index: int = 0, method: str = "auto") -> PreparedSource:
+        """Detect and embed the source face once (ValueError: no such face / method)."""
+        return self._ctx.faces.prepare_source(image, face_index, method)
+
+    def swap(self, image: Image.Image, source: PreparedSource, options: SwapOptions = SwapOptions()) -> Image.Image:
+        """``image`` with ``source`` swapped into the faces ``options`` select."""
+        return self._ctx.faces.swap_prepared(image, source, options).image
+
+
+def run_builtin_script(call: ScriptCall, title: str) -> GenerationResult:
+    """Run one of A1111's scripts that Atelier implements (X/Y/Z plot, Prompt matrix, Prompts
+    from file or textbox, SD upscale) with ``call``'s request and positional arguments (API 2)."""
+    return run_script(call.engine, call.request, title, call.args, call.control)
+
+
 class Extension:
     """One extension's handle. Public API version: :data:`webui.extensions.API_VERSION`."""
 
     def __init__(self, manifest: Manifest, folder: Path, ctx: Any = None) -> None:
-        self._ctx = ctx  # internal: for Atelier's own built-in extensions only, not part of the API
+        self._ctx = ctx  # the application context, reached only through the methods below
         self.name = manifest.name
         self.version = manifest.version
         self.folder = folder
@@ -76,3 +114,17 @@ class Extension:
 
     def on_image_saved(self, fn: Callable[[ImageSaved], None]) -> None:
         self.registered.callbacks.append(("image_saved", fn))
+
+    @property
+    def faces(self) -> FaceTools:
+        """The shared Faces engine (API 2)."""
+        return FaceTools(self._ctx)
+
+    def pixel_upscalers(self) -> list[str]:
+        """Pixel upscaler names in A1111's order: None, Lanczos, Nearest, then files (API 2)."""
+        return self._ctx.engine.pixel_upscalers()
+
+    def axis_choices(self, axis_type: str) -> Optional[list[str]]:
+        """The values an X/Y/Z plot axis of ``axis_type`` can take (checkpoints, samplers…),
+        None for free text (API 2)."""
+        return axis_choices(self._ctx.engine, axis_type)

@@ -27,9 +27,19 @@ from typing import Any, Optional
 import numpy as np
 from PIL import Image
 
-from pipelines.faces.swap import METHODS, PreparedSource, SwapOptions, Targets, parse_targets
-from webui.extensions import AlwaysOnScript, Extension, ImageInfo, ScriptArg
-from webui.imagecodec import decode_image
+from webui.extensions import (
+    SWAP_METHODS as METHODS,
+    AlwaysOnScript,
+    Extension,
+    FaceTools,
+    ImageInfo,
+    PreparedSource,
+    ScriptArg,
+    SwapOptions,
+    Targets,
+    decode_image,
+    parse_targets,
+)
 
 NONE = "None"
 INFOTEXT_KEY = "Face swap"
@@ -74,8 +84,8 @@ class FaceSwap(AlwaysOnScript):
             ScriptArg("Target face indices", "0"), ScriptArg("Method", "auto", choices=METHODS),
             ScriptArg("Restore face", NONE), ScriptArg("Restore visibility", 1.0, 0.0, 1.0, 0.05))
 
-    def __init__(self, ctx: Any) -> None:
-        self.ctx = ctx
+    def __init__(self, faces: FaceTools) -> None:
+        self.faces = faces
         self._sources: OrderedDict[tuple[str, int, str], PreparedSource] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -91,7 +101,7 @@ class FaceSwap(AlwaysOnScript):
             raise ValueError(f"face swap: unknown method {method!r}; use one of {', '.join(METHODS)}")
         restore = None if str(values[4] or NONE) in (NONE, "none", "") else str(values[4])
         if restore is not None:
-            self.ctx.faces.layout.require_restorer(restore)
+            self.faces.require_restorer(restore)
         weight = _number(values[5], "restore visibility", float)
         if not 0.0 <= weight <= 1.0:
             raise ValueError(f"face swap: restore visibility must be between 0 and 1, got {weight}")
@@ -105,7 +115,7 @@ class FaceSwap(AlwaysOnScript):
             if key in self._sources:
                 self._sources.move_to_end(key)
                 return self._sources[key]
-        prepared = self.ctx.faces.prepare_source(parsed.source, parsed.face_index, parsed.method)
+        prepared = self.faces.prepare_source(parsed.source, parsed.face_index, parsed.method)
         with self._lock:
             self._sources[key] = prepared
             while len(self._sources) > CACHED_SOURCES:
@@ -128,10 +138,10 @@ class FaceSwap(AlwaysOnScript):
     def postprocess_image(self, image: Image.Image, info: ImageInfo, args: list[Any]) -> Image.Image:
         parsed = self.parse(args)
         options = SwapOptions(target_faces=parsed.targets, restore=parsed.restore, restore_weight=parsed.restore_weight)
-        return self.ctx.faces.swap_prepared(image, self.prepared(parsed), options).image
+        return self.faces.swap(image, self.prepared(parsed), options)
 
 
-def face_swap_controls(kind: str, ctx: Any) -> list[Any]:
+def face_swap_controls(kind: str, faces: FaceTools) -> list[Any]:
     """Source picture, face indices, method, restorer: one control per argument, in order."""
     import gradio as gr
 
@@ -144,14 +154,13 @@ def face_swap_controls(kind: str, ctx: Any) -> list[Any]:
             method = gr.Dropdown(list(METHODS), value="auto", label="Method",
                                  info="auto: inswapper when its files are in models/insightface, else classic")
     with gr.Row():
-        restore = gr.Dropdown([NONE, *ctx.faces.layout.restorers()], value=NONE, label="Restore face")
+        restore = gr.Dropdown([NONE, *faces.restorers()], value=NONE, label="Restore face")
         weight = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="Restore visibility")
     return [source, face_index, targets, method, restore, weight]
 
 
 def setup(ext: Extension) -> None:
-    # Built-ins may reach the application context (ext._ctx, not part of the public API): the
-    # swap runs on the shared Faces engine and its model cache.
-    script = FaceSwap(ext._ctx)
-    script.ui = lambda kind: face_swap_controls(kind, ext._ctx)
+    # The swap runs on the shared Faces engine and its model cache (ext.faces, API 2).
+    script = FaceSwap(ext.faces)
+    script.ui = lambda kind: face_swap_controls(kind, ext.faces)
     ext.add_script(script)

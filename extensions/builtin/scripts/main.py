@@ -10,15 +10,14 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from pipelines.scripts import run_script
-from webui.extensions import Extension, ScriptArg, ScriptCall, SelectableScript
+from webui.extensions import Extension, ScriptArg, ScriptCall, SelectableScript, run_builtin_script
 
 from .controls import matrix_controls, prompts_file_controls, sd_upscale_controls, xyz_controls
 
 
 class _BuiltinScript(SelectableScript):
     def run(self, call: ScriptCall) -> Any:
-        return run_script(call.engine, call.request, self.title, call.args, call.control)
+        return run_builtin_script(call, self.title)
 
 
 def _axis_args(axis: str) -> tuple[ScriptArg, ...]:
@@ -59,9 +58,8 @@ class SdUpscale(_BuiltinScript):
 
 
 def setup(ext: Extension) -> None:
-    # Built-ins may reach the application context (ext._ctx, not part of the public API) for
-    # dynamic choices such as checkpoint names in the X/Y/Z value hints.
+    # The controls ask ext for dynamic choices (X/Y/Z value hints, upscaler names; API 2).
     for script, controls in ((PromptMatrix(), matrix_controls), (PromptsFromFile(), prompts_file_controls),
                              (XyzPlot(), xyz_controls), (SdUpscale(), sd_upscale_controls)):
-        script.ui = partial(controls, ctx=ext._ctx)
+        script.ui = partial(controls, ext=ext)
         ext.add_script(script)
