@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Start Atelier: ``python launch.py [flags]``; run the tests: ``python launch.py test``; train a
-deepfake detector: ``python launch.py train-detector --real DIR``.
+deepfake detector: ``python launch.py train-detector --real DIR``; DeepFaceLab's workflow:
+``python launch.py faceset|train-face|merge WORKSPACE ...``.
 
 On first use this creates ``.venv/`` beside this file and installs the project into it
 (torch pinned to 2.13.0, which is the CPU wheel on a machine without CUDA). Later runs find
@@ -106,11 +107,16 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["test"]:
         return run_tests(argv[1:])
     sys.path.insert(0, str(ROOT))
+    from pipelines.dfl.cli import COMMANDS as FACE_COMMANDS
     from webui.cli import build_train_detector_parser, parse_args
 
     train = argv[:1] == ["train-detector"]
+    face_command = argv[0] if argv[:1] and argv[0] in FACE_COMMANDS else None
     # --help exits here, before any install
-    args = build_train_detector_parser().parse_args(argv[1:]) if train else parse_args(argv)
+    if face_command:
+        args = FACE_COMMANDS[face_command][0]().parse_args(argv[1:])
+    else:
+        args = build_train_detector_parser().parse_args(argv[1:]) if train else parse_args(argv)
     if not _in_venv():
         if not args.skip_install:
             _install(set())
@@ -120,6 +126,10 @@ def main(argv: list[str]) -> int:
         from pipelines.detect.train import run_cli
 
         return run_cli(args)
+    if face_command:
+        from pipelines.dfl.cli import run
+
+        return run(face_command, args)
     from webui.server import serve
 
     return serve(args)

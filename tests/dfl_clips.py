@@ -49,3 +49,21 @@ def write_clip(path: Path, identity: str, frames: int = 8, size: int = 160, fps:
     return write_video(path, frames=frames, fps=fps, size=(size, size),
                        make_frame=lambda i: clip_frame(identity, i, frames, size),
                        audio_codec="aac" if audio else None)
+
+
+TINY_MODEL = {"resolution": 32, "ae_dims": 32, "e_dims": 8, "d_dims": 8, "d_mask_dims": 4, "batch_size": 2}
+"""A model small enough to train a few iterations in a test on one CPU thread."""
+
+
+def prepared_workspace(root: Path, engine: object, frames: int = 10, dst_size: int = 256, aligned: int = 64):
+    """A workspace with src (astronaut) and dst (Grace Hopper) frames and facesets extracted."""
+    from pipelines.dfl.extract import extract_faceset
+    from pipelines.dfl.frames import extract_frames
+    from pipelines.dfl.workspace import Workspace
+
+    ws = Workspace.named(root / "data", "clips").create()
+    extract_frames(ws, "src", write_clip(root / "src.mp4", "astronaut", frames=frames, size=160))
+    extract_frames(ws, "dst", write_clip(root / "dst.mp4", "hopper", frames=frames, size=dst_size))
+    for side in ("src", "dst"):
+        extract_faceset(ws, side, engine, "full", aligned)
+    return ws

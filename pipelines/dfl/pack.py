@@ -35,11 +35,12 @@ class Faceset:
         return len(self.images)
 
 
-def read_folder(folder: Path, progress: Callable[[int, int], None] = lambda done, total: None) -> Faceset:
+def read_folder(folder: Path, progress: Callable[[int, int], None] = lambda done, total: None,
+                label: str = "the") -> Faceset:
     """Every aligned face of ``folder``; all must share one face type and size."""
     files = aligned_files(folder)
     if not files:
-        raise WorkspaceError(f"{folder}: the faceset is empty: extract faces first")
+        raise WorkspaceError(f"{label} faceset is empty ({folder}): extract faces first")
     images, masks, parts, kinds = [], [], [], set()
     for n, path in enumerate(files):
         rgb, meta = read_aligned(path)
@@ -59,7 +60,7 @@ def pack_faceset(ws: Workspace, side: Side, progress: Callable[[int, int], None]
     """Write ``data_<side>/faceset.safetensors`` from the aligned folder."""
     from safetensors.numpy import save
 
-    faceset = read_folder(ws.aligned_dir(side), progress)
+    faceset = read_folder(ws.aligned_dir(side), progress, f"the {side}")
     header = {"face_type": faceset.face_type, "size": faceset.size, "names": faceset.names}
     data = save({"images": faceset.images, "masks": faceset.masks, "parts": faceset.parts},
                 metadata={HEADER_KEY: json.dumps(header)})
@@ -84,5 +85,5 @@ def load_packed(path: Path) -> Faceset:
 def load_faceset(ws: Workspace, side: Side) -> Faceset:
     """The packed file when present (sorting or deleting removes it), else the aligned folder."""
     path = ws.faceset_file(side)
-    return load_packed(path) if path.is_file() else read_folder(ws.aligned_dir(side))
+    return load_packed(path) if path.is_file() else read_folder(ws.aligned_dir(side), label=f"the {side}")
 
