@@ -92,15 +92,25 @@ def _reexec(argv: list[str]) -> None:
     os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), str(ROOT / "launch.py"), *argv])
 
 
+def lint() -> int:
+    """``ruff check`` over the tree with pyproject's rules (0 when clean)."""
+    print("[atelier] ruff check", flush=True)
+    return subprocess.call([sys.executable, "-m", "ruff", "check", str(ROOT)], cwd=ROOT)
+
+
 def run_tests(pytest_args: list[str]) -> int:
-    """The test command: install the test extras, then run the whole suite."""
+    """The test command: install the test extras, lint, then run the suite (pytest's own
+    arguments pass through, e.g. ``-m "not e2e and not slow"`` for the fast tier). A lint
+    failure fails the command, after pytest has still run."""
     if not _in_venv():
         _install({"test"})
         _ensure_browser()
         _reexec(["test", *pytest_args])
     import pytest
 
-    return pytest.main(["-q", *pytest_args])
+    lint_status = lint()
+    status = pytest.main(["-q", *pytest_args])
+    return status or lint_status
 
 
 def main(argv: list[str]) -> int:

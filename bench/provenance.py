@@ -24,6 +24,7 @@ import os
 import platform
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -130,6 +131,15 @@ def synthetic_images(size: int = 512) -> Iterator[tuple[str, Image.Image]]:
         yield f"shapes {seed}", shapes
 
 
+def _cell(readings: list[watermarks.MarkReading], n: int) -> tuple[str, str]:
+    """One mark's detection rate over ``n`` images and its median (min) matching bits."""
+    bits = [r.matched for r in readings if r.matched is not None]
+    found = sum(r.found for r in readings)
+    unread = n - len(bits)
+    rate = f"{found}/{n} ({100 * found / n:.0f}%)" + (f", {unread} too small to read" if unread else "")
+    return rate, (f"{int(np.median(bits))} ({min(bits)})" if bits else "—")
+
+
 def detection_table(marked: list[tuple[str, Image.Image]]) -> list[str]:
     rows = ["| transform | SDXL found (≥34/48) | SDXL bits, median | Atelier found (≥40/48) | Atelier bits, median (min) |",
             "| --- | --- | --- | --- | --- |"]
@@ -139,17 +149,8 @@ def detection_table(marked: list[tuple[str, Image.Image]]) -> list[str]:
             attacked = transform(image)
             sdxl.append(watermarks.read_sdxl(attacked))
             ours.append(watermarks.read_atelier(attacked))
-        n = len(marked)
-
-        def cell(readings: list[watermarks.MarkReading]) -> tuple[str, str]:
-            bits = [r.matched for r in readings if r.matched is not None]
-            found = sum(r.found for r in readings)
-            unread = n - len(bits)
-            rate = f"{found}/{n} ({100 * found / n:.0f}%)" + (f", {unread} too small to read" if unread else "")
-            return rate, (f"{int(np.median(bits))} ({min(bits)})" if bits else "—")
-
-        s_rate, s_bits = cell(sdxl)
-        a_rate, a_bits = cell(ours)
+        s_rate, s_bits = _cell(sdxl, len(marked))
+        a_rate, a_bits = _cell(ours, len(marked))
         rows.append(f"| {label} | {s_rate} | {s_bits.split(' ')[0]} | {a_rate} | {a_bits} |")
     return rows
 
@@ -183,9 +184,9 @@ def cost_table(photo: Image.Image, repeat: int) -> list[str]:
         image = photo.resize((side, side), Image.Resampling.LANCZOS)
         rgb = np.asarray(image, dtype=np.float32)
         marked, _ = watermarks.apply_marks(image)
-        cells = [_best(lambda: watermarks.apply_marks(image), repeat), _best(lambda: watermarks.embed_sdxl(rgb), repeat),
-                 _best(lambda: watermarks.embed_atelier(rgb), repeat), _best(lambda: watermarks.read_sdxl(marked), repeat),
-                 _best(lambda: watermarks.read_atelier(marked), repeat)]
+        cells = [_best(partial(watermarks.apply_marks, image), repeat), _best(partial(watermarks.embed_sdxl, rgb), repeat),
+                 _best(partial(watermarks.embed_atelier, rgb), repeat), _best(partial(watermarks.read_sdxl, marked), repeat),
+                 _best(partial(watermarks.read_atelier, marked), repeat)]
         rows.append(f"| {side}×{side} | " + " | ".join(f"{1000 * c:.0f} ms" for c in cells) + " |")
     return rows
 

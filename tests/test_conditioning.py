@@ -403,7 +403,7 @@ def test_recipe_on_loaded_checkpoints(make_context, tiny_models_dir: Path, unet_
         steps: list[int] = []
 
         def progress(_pipe: Any, step: int, _t: Any, kwargs: dict) -> dict:
-            steps.append(step)
+            steps.append(step)  # noqa: B023 (called in this iteration)
             return kwargs
 
         out = pipe(**schedule.pipeline_kwargs(), num_images_per_prompt=1,

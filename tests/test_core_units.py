@@ -170,7 +170,7 @@ def test_settings_persist_validate_and_keep_unknown_keys(tmp_path: Path) -> None
     again = SettingsStore(tmp_path / "config.json")
     assert again.settings.samples_format == "webp" and again.settings.send_seed is False
     assert again.settings.model_dump()["some_a1111_option"] == 3
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError):  # pydantic ValidationError
         again.update({"samples_format": "bmp", "send_seed": True})
     assert again.settings.send_seed is False  # all or nothing
     assert again.reset().samples_format == "png"

@@ -161,7 +161,7 @@ def test_sdxl_pair_feeds_each_encoder_its_vectors(database, tokenizer) -> None:
         with torch.no_grad(), inject_embeddings(encoder, component, [[expansion.fixes[0].shifted(1)]]):
             # registered after the injection hook, so it sees the injected output
             layer = encoder.get_input_embeddings()
-            handle = layer.register_forward_hook(lambda _m, _i, out: seen.append(out))
+            handle = layer.register_forward_hook(lambda _m, _i, out: seen.append(out))  # noqa: B023 (called in this iteration)
             encoder(ids)
         handle.remove()
         assert torch.equal(seen[-1][0, 1:3], emb.vectors[component])

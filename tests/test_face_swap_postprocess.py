@@ -17,7 +17,7 @@ from pipelines.diffusion.request import Txt2ImgRequest
 from pipelines.jobs import JobControl
 from tests.factory_faces import bright_squares
 from tests.faces_data import astronaut, builtin_faces, face_ctx, insightface_photo  # noqa: F401 (fixtures)
-from tests.test_api import FAST, Api, b64png, noise_image, unpng
+from tests.test_api import FAST, Api, b64png, noise_image
 from webui.extensions import FaceTools
 from webui.server import builtin_extensions, create_app
 from webui.ui_scripts import ALWAYSON, SEP, make_runner
@@ -28,7 +28,7 @@ PAIR = [(128, 160), (448, 320)]
 
 
 @pytest.fixture(scope="module")
-def api(face_ctx: AtelierContext) -> Api:
+def api(face_ctx: AtelierContext) -> Api:  # noqa: F811
     return Api(TestClient(create_app(face_ctx, api=True, webui=False)), face_ctx)
 
 
@@ -48,7 +48,7 @@ def test_registered_through_the_extension_api(api: Api) -> None:
                                                  "Method", "Restore face", "Restore visibility"]
 
 
-def test_postprocess_swaps_chosen_faces_and_prepares_the_source_once(api: Api, face_ctx: AtelierContext,
+def test_postprocess_swaps_chosen_faces_and_prepares_the_source_once(api: Api, face_ctx: AtelierContext,  # noqa: F811
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     script = _script(face_ctx)
     calls: list[int] = []
@@ -98,7 +98,7 @@ def test_bad_arguments_are_422_before_queueing(api: Api, args: list, fragment: s
     assert fragment in api.fails("POST", "txt2img", 422, {**FAST, "alwayson_scripts": {TITLE: {"args": args}}})
 
 
-def test_ui_accordion_values_run_the_swap(api: Api, face_ctx: AtelierContext) -> None:
+def test_ui_accordion_values_run_the_swap(api: Api, face_ctx: AtelierContext) -> None:  # noqa: F811
     prefix = f"{ALWAYSON}{SEP}{TITLE}{SEP}"
     values = {f"{prefix}enabled": True, f"{prefix}0": Image.fromarray(SOURCE), f"{prefix}1": 0,
               f"{prefix}2": "0", f"{prefix}3": "inswapper", f"{prefix}4": "None", f"{prefix}5": 1.0}
@@ -111,7 +111,7 @@ def test_ui_accordion_values_run_the_swap(api: Api, face_ctx: AtelierContext) ->
         make_runner(face_ctx, "None", values)(Txt2ImgRequest(prompt="x", **FAST), JobControl())
 
 
-def test_txt2img_and_img2img_show_the_face_swap_accordion(face_ctx: AtelierContext) -> None:
+def test_txt2img_and_img2img_show_the_face_swap_accordion(face_ctx: AtelierContext) -> None:  # noqa: F811
     import gradio as gr
 
     from webui.ui import build_ui

@@ -13,7 +13,7 @@ from tests.faces_data import astronaut, builtin_faces, insightface_photo  # noqa
 
 
 @pytest.fixture(scope="module")
-def faces(builtin_faces):
+def faces(builtin_faces):  # noqa: F811
     return builtin_faces
 
 

@@ -27,7 +27,7 @@ def synthetic(make_context, tmp_path: Path):
 
 
 @pytest.fixture(scope="module")
-def builtin(builtin_faces):
+def builtin(builtin_faces):  # noqa: F811
     return builtin_faces
 
 

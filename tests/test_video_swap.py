@@ -20,7 +20,7 @@ from pipelines.faces.video_swap import TargetSelector, VideoSwapRequest, run_vid
 from pipelines.jobs import JobInterrupted, JobQueue, JobState
 from pipelines.media.video import read_frames
 from pipelines.outputs import OutputWriter
-from tests.video_factory import BLUE, H, RED, SIZE, W, SquareSwapper, crossing, draw, green_at, probe_streams, write_video
+from tests.video_factory import BLUE, H, RED, W, SquareSwapper, crossing, draw, green_at, probe_streams, write_video
 
 
 @pytest.fixture

@@ -124,13 +124,13 @@ def rename_timm_efficientnet(key: str, model: nn.Module) -> Optional[str]:
     m = re.fullmatch(r"blocks\.(\d+)\.(\d+)\.(.+)\.(\w+)", key)
     if m:
         stage, index, part, param = int(m.group(1)), int(m.group(2)), m.group(3), m.group(4)
-        stages: list[int] = getattr(model, "block_stages")
+        stages: list[int] = model.block_stages
         if stage not in stages or index >= stages.count(stage):
             return None
         flat = stages.index(stage) + index
         if part in ("se.conv_reduce", "se.conv_expand"):
             return f"blocks.{flat}.se.{part.removeprefix('se.conv_')}.{param}"
-        has_expansion = getattr(model.blocks[flat], "expand_conv") is not None
+        has_expansion = model.blocks[flat].expand_conv is not None
         target = (_TIMM_EXPANDED if has_expansion else _TIMM_DEPTHWISE_SEPARABLE).get(part)
         return f"blocks.{flat}.{target}.{param}" if target else None
     module, _, param = key.partition(".")

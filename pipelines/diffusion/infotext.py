@@ -100,7 +100,7 @@ def render_value(value: object) -> str:
         if math.isfinite(value) and value.is_integer() and abs(value) < 1e15:
             return str(int(value))
         return repr(value)
-    if hasattr(value, "value") and isinstance(getattr(value, "value"), (int, str)) and not isinstance(value, (int, str)):
+    if hasattr(value, "value") and isinstance(value.value, (int, str)) and not isinstance(value, (int, str)):
         return str(value.value)  # enums
     return str(value)
 
