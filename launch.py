@@ -61,10 +61,29 @@ def _install(extras: set[str]) -> None:
     STAMP.write_text(f"{_pyproject_digest()}:{','.join(sorted(extras))}")
 
 
+def _atelier_list(key: str) -> list[str]:
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        return list(tomllib.load(f).get("tool", {}).get("atelier", {}).get(key, []))
+
+
 def _no_deps_requirements() -> list[str]:
     """`[tool.atelier] no-deps` of pyproject.toml: packages whose declared dependencies are wrong here."""
-    with open(ROOT / "pyproject.toml", "rb") as f:
-        return list(tomllib.load(f).get("tool", {}).get("atelier", {}).get("no-deps", []))
+    return _atelier_list("no-deps")
+
+
+def _fetch_test_data() -> None:
+    """`[tool.atelier] test-data`: source archives holding test photos, downloaded once into
+    ``.venv/test-data`` (the registry's sdist, not installed). A failure only makes the tests
+    that need them skip, with the reason."""
+    folder = VENV / "test-data"
+    for requirement in _atelier_list("test-data"):
+        name, _, version = requirement.partition("==")
+        if list(folder.glob(f"{name}-{version}.tar.gz")):
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        print(f"[atelier] fetching the {requirement} sdist (test photos) into {folder}", flush=True)
+        subprocess.call([str(VENV_PYTHON), "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
+                         requirement, "-d", str(folder)], cwd=ROOT)
 
 
 def _ensure_browser() -> None:
@@ -104,6 +123,7 @@ def run_tests(pytest_args: list[str]) -> int:
     failure fails the command, after pytest has still run."""
     if not _in_venv():
         _install({"test"})
+        _fetch_test_data()
         _ensure_browser()
         _reexec(["test", *pytest_args])
     import pytest

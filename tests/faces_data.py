@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
+import io
+import sys
+import tarfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 import numpy as np
 import pytest
@@ -23,6 +26,41 @@ def astronaut() -> Image.Image:
     from skimage import data
 
     return Image.fromarray(np.asarray(data.astronaut()))
+
+
+REAL_PEOPLE_SDIST = "face_recognition-1.3.0.tar.gz"
+"""The sdist (not the wheel) holds photos of two real people in ``tests/test_images``. The test
+command (``launch.py test``) fetches it into ``<venv>/test-data`` with ``pip download --no-deps
+--no-binary :all: face_recognition==1.3.0``; nothing of it is installed or imported."""
+REAL_PEOPLE = ("obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg")
+
+
+def test_data_dir() -> Path:
+    """Where the test command puts photo sources fetched from the registry (beside the venv's packages)."""
+    return Path(sys.prefix) / "test-data"
+
+
+def real_people_sdist() -> Optional[Path]:
+    path = test_data_dir() / REAL_PEOPLE_SDIST
+    return path if path.is_file() else None
+
+
+def real_person(name: str) -> Image.Image:
+    """One photo of ``REAL_PEOPLE`` read straight out of the sdist; the calling test skips when it is absent."""
+    sdist = real_people_sdist()
+    if sdist is None:
+        pytest.skip(f"{REAL_PEOPLE_SDIST} is not in {test_data_dir()} (python launch.py test fetches it: "
+                    "pip download --no-deps --no-binary :all: face_recognition==1.3.0)")
+    with tarfile.open(sdist) as tar:
+        data = tar.extractfile(f"face_recognition-1.3.0/tests/test_images/{name}").read()
+    return Image.open(io.BytesIO(data)).convert("RGB")
+
+
+def grace_hopper() -> Image.Image:
+    """matplotlib's sample photo of Grace Hopper (one face, glasses, cap), 512x600."""
+    import matplotlib
+
+    return Image.open(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg").convert("RGB")
 
 
 @pytest.fixture(scope="module")

@@ -41,7 +41,7 @@ class SwapBody(BaseModel):
     mask_erosion: float = Field(MaskOptions.erosion, ge=0.0, le=0.45)
     mask_blur: float = Field(MaskOptions.blur, ge=0.0, le=0.5)
     opacity: float = Field(1.0, ge=0.0, le=1.0)
-    blend: Literal["poisson", "alpha"] = "poisson"
+    blend: Literal["multiband", "poisson", "alpha"] = "multiband"
     order: FaceOrder = "left-right"
     save_images: bool = True
 

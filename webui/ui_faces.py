@@ -8,6 +8,7 @@ from typing import Any
 import gradio as gr
 
 from pipelines.context import AtelierContext
+from pipelines.faces.classic import BLENDS
 from pipelines.faces.masks import MaskOptions
 from pipelines.faces.order import ORDERS
 from pipelines.faces.swap import DEFAULT_THRESHOLD, METHODS
@@ -52,7 +53,7 @@ def faces_tab(ctx: AtelierContext) -> dict[str, gr.components.Component]:
                 erosion = gr.Slider(0.0, 0.45, MaskOptions.erosion, step=0.01, label="Mask erosion")
                 blur = gr.Slider(0.0, 0.5, MaskOptions.blur, step=0.01, label="Mask blur")
                 opacity = gr.Slider(0.0, 1.0, 1.0, step=0.05, label="Opacity")
-                blend = gr.Radio(["poisson", "alpha"], value="poisson", label="Classic blend")
+                blend = gr.Radio(list(BLENDS), value="multiband", label="Classic blend")
             with gr.Row():
                 restore = gr.Dropdown(actions.restorer_choices(ctx), value=actions.NO_FACE_MODEL,
                                       label="Restore faces (models/facerestore)")

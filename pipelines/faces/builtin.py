@@ -98,11 +98,12 @@ class BuiltinBackend:
         shape = self._predictor()(rgb, _rect(box))
         return np.array([(p.x, p.y) for p in shape.parts()], np.float32)
 
-    def embed(self, rgb: np.ndarray, box: Box) -> np.ndarray:
-        """L2-normalised 128-d dlib identity embedding."""
-        shape = self._predictor()(rgb, _rect(box))
-        vector = np.asarray(self._embedder().compute_face_descriptor(rgb, shape), np.float32)
-        return vector / max(float(np.linalg.norm(vector)), 1e-12)
+    def embed(self, rgb: np.ndarray, box: Box, normalise: bool = True) -> np.ndarray:
+        """L2-normalised 128-d dlib identity embedding; ``normalise=False`` gives dlib's raw
+        descriptor, whose Euclidean distances are on dlib's own scale (same person < 0.6)."""
+        shape = self._predictor()(np.ascontiguousarray(rgb), _rect(box))
+        vector = np.asarray(self._embedder().compute_face_descriptor(np.ascontiguousarray(rgb), shape), np.float32)
+        return vector / max(float(np.linalg.norm(vector)), 1e-12) if normalise else vector
 
     def detect(self, rgb: np.ndarray, min_score: float = 0.5, embed: bool = True) -> list[DetectedFace]:
         """Faces whose score (logistic of the HOG margin, 0.5 = margin 0) reaches ``min_score``."""

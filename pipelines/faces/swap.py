@@ -30,7 +30,7 @@ class SwapOptions:
     threshold: float = DEFAULT_THRESHOLD
     gender: Optional[Literal["M", "F"]] = None
     mask: MaskOptions = field(default_factory=MaskOptions)
-    blend: Blend = "poisson"
+    blend: Blend = "multiband"
     restore: Optional[str] = None
     restore_weight: float = 1.0
     order: str = "left-right"
