@@ -80,6 +80,13 @@ class Identity:
         return self.descriptor(rgb, fallback_box), False
 
 
+def crop(rgb: np.ndarray, box) -> Image.Image:
+    """The face and 0.6 of its width around it, for looking at results at 100%."""
+    x1, y1, x2, y2 = (int(v) for v in box)
+    pad = int((x2 - x1) * 0.6)
+    return Image.fromarray(rgb[max(y1 - pad, 0):y2 + pad, max(x1 - pad, 0):x2 + pad])
+
+
 def bench_swaps(engine: Any, images: dict[str, np.ndarray], out: Optional[Path], options: dict) -> list[dict]:
     ident = Identity(engine)
     refs = {}
@@ -112,11 +119,8 @@ def bench_swaps(engine: Any, images: dict[str, np.ndarray], out: Optional[Path],
         rows.append(row)
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
-            x1, y1, x2, y2 = (int(v) for v in face.box)
-            pad = int(face.width * 0.6)
-            crop = lambda a: Image.fromarray(a[max(y1 - pad, 0):y2 + pad, max(x1 - pad, 0):x2 + pad])  # noqa: E731
-            crop(rgb).save(out / f"{source}-to-{row['target']}.png")
-            crop(images[target]).save(out / f"{row['target']}-before.png")
+            crop(rgb, face.box).save(out / f"{source}-to-{row['target']}.png")
+            crop(images[target], face.box).save(out / f"{row['target']}-before.png")
         print(f"{source:>10} -> {row['target']:<9} to_source {row['to_source']:.3f} to_target {row['to_target']:.3f}"
               f"{' held-out %.3f' % row['to_held_out'] if 'to_held_out' in row else ''} "
               f"{'OK ' if row['transferred'] else 'no '}{'' if detected else '(not detected) '}{seconds:.2f}s",
@@ -248,7 +252,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             if args.swaps:
                 rows = bench_swaps(ctx.faces, images, args.out, options)
                 ok = sum(r["transferred"] for r in rows)
-                print(f"\n| source | target | result→source | result→target | held-out photo | transferred | s |")
+                print("\n| source | target | result→source | result→target | held-out photo | transferred | s |")
                 print("| --- | --- | ---: | ---: | ---: | --- | ---: |")
                 for r in rows:
                     held = f"{r['to_held_out']:.3f}" if "to_held_out" in r else ""
