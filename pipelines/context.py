@@ -22,6 +22,7 @@ from pipelines.diffusion.taesd import setting_previewer
 from pipelines.extras.upscalers import UpscalerCatalog
 from pipelines.faces.restoration import FaceRestoration
 from pipelines.jobs import JobQueue
+from pipelines.limits import Limits
 from pipelines.models.background_hash import BackgroundHasher
 from pipelines.models.cache import ModelCache
 from pipelines.models.catalog import ModelCatalog
@@ -123,7 +124,7 @@ class AtelierContext:
             self.manager, self.writer, self.networks, self.styles, self.embeddings, self.upscalers, self.alwayson,
             previewer=setting_previewer(lambda: self.settings.show_progress_type, config.models_dir, self.cache,
                                         self.policy),
-            face_restoration=self.face_restoration)
+            face_restoration=self.face_restoration, limits=lambda: Limits.from_settings(self.settings))
         self.queue = JobQueue()
         self.detectors = DetectorLibrary(config.models_dir / "detectors", self.cache, self.policy)
         self.scripts = ScriptRegistry()

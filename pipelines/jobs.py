@@ -67,6 +67,21 @@ class JobControl:
     skipped: threading.Event = field(default_factory=threading.Event)
     preview_every: int = 0
     listeners: list[Callable[[Progress], None]] = field(default_factory=list)
+    interrupts: int = 0
+    """How many times :meth:`interrupt` was called: long model calls stop at a *new* one."""
+    aborted: threading.Event = field(default_factory=threading.Event)
+    """Set on shutdown: stop everything now, even a partial image's decode."""
+
+    def interrupt(self) -> None:
+        """Stop the job (the user's Interrupt): sampling ends at the next step, a decode or
+        upscale in progress at its next layer."""
+        self.interrupts += 1
+        self.interrupted.set()
+
+    def abort(self) -> None:
+        """Stop at once, whatever runs (server shutdown)."""
+        self.aborted.set()
+        self.interrupt()
 
     def start(self, total_steps: int, batch_count: int = 1, textinfo: str = "") -> None:
         p = self.progress
@@ -107,6 +122,24 @@ class Job:
     error: Optional[BaseException] = None
     created_at: float = field(default_factory=time.time)
     done: threading.Event = field(default_factory=threading.Event)
+    _callbacks: list[Callable[["Job"], None]] = field(default_factory=list, repr=False)
+
+    def add_done_callback(self, fn: Callable[["Job"], None]) -> None:
+        """Call ``fn(job)`` once the job has ended (at once if it has): how an async caller
+        waits without holding a thread. ``fn`` runs on the queue's worker thread and may, in a
+        race with the end, be called twice: it must be cheap and idempotent."""
+        self._callbacks.append(fn)
+        if self.done.is_set():
+            fn(self)
+
+    def finish(self) -> None:
+        """Mark the job ended and tell the waiters (the queue's worker calls this)."""
+        self.done.set()
+        for fn in list(self._callbacks):
+            try:
+                fn(self)
+            except Exception:  # a waiter that went away must not stop the queue
+                log.exception("done callback of job %s failed", self.id)
 
     def wait(self, timeout: Optional[float] = None) -> Any:
         """Block until the job ends; return its result or raise its error."""
@@ -126,12 +159,15 @@ class JobQueue:
         self._order = itertools.count()
         self._pending: list[Job] = []
         self._current: Optional[Job] = None
+        self._closing = False
         self._lock = threading.Lock()
         self._worker = threading.Thread(target=self._run, name="atelier-jobs", daemon=True)
         self._worker.start()
 
     def submit(self, kind: str, fn: Callable[[JobControl], Any], owner: Optional[str] = None) -> Job:
         job = Job(id=uuid.uuid4().hex[:12], kind=kind, owner=owner, fn=fn)
+        if self._closing:
+            job.control.abort()  # the server is shutting down: cancelled before it starts
         with self._lock:
             self._jobs[job.id] = job
             self._pending.append(job)
@@ -151,6 +187,12 @@ class JobQueue:
     @property
     def current(self) -> Optional[Job]:
         return self._current
+
+    @property
+    def waiting(self) -> int:
+        """How many jobs are queued behind the running one."""
+        with self._lock:
+            return len(self._pending)
 
     def position(self, job: Job) -> int:
         """0 when running, n when n jobs are ahead of it, -1 when finished."""
@@ -186,11 +228,29 @@ class JobQueue:
     def _signal(self, flag: str, job_id: Optional[str], owner: Optional[str]) -> bool:
         targets = self._targets(job_id, owner)
         for job in targets:
-            getattr(job.control, flag).set()
+            if flag == "interrupted":
+                job.control.interrupt()
+            else:
+                getattr(job.control, flag).set()
         return bool(targets)
 
-    def shutdown(self) -> None:
+    def abort_all(self) -> None:
+        """Shutdown: the running job stops at once (its finished images are already saved),
+        queued jobs are cancelled, and nothing new starts."""
+        with self._lock:
+            self._closing = True
+            jobs = [j for j in self._jobs.values() if not j.done.is_set()]
+        for job in jobs:
+            job.control.abort()
+
+    def shutdown(self, wait: float = 0.0) -> None:
+        """Stop the worker after the jobs it holds; with ``wait``, abort them and give the
+        running one up to ``wait`` seconds to end cleanly (so no file is left half-written)."""
+        if wait:
+            self.abort_all()
         self._queue.put(None)
+        if wait and self._worker.is_alive() and threading.current_thread() is not self._worker:
+            self._worker.join(wait)
 
     def _prune(self, keep: int = 200) -> None:
         finished = [j for j in self._jobs.values() if j.done.is_set()]
@@ -219,4 +279,4 @@ class JobQueue:
                         log.exception("job %s (%s) failed", job.id, job.kind)
             with self._lock:
                 self._current = None
-            job.done.set()
+            job.finish()

@@ -200,7 +200,7 @@ class OutputWriter:
         infotext = stamped.infotext if self.save_infotext else None
         data, ext = encode_image(stamped.image, self.fmt, infotext, metadata or {}, stamped.record)
         with self._lock:
-            folder.mkdir(parents=True, exist_ok=True)
+            make_output_folder(folder)
             path = self._numbered(folder, suffix, ext)
             with atomic_open(path, "wb") as handle:
                 handle.write(data)
@@ -213,7 +213,7 @@ class OutputWriter:
         ``write`` gets a binary handle on a hidden staging file; only a complete file takes the
         next number (under the lock, so a concurrent image save never gets the same one).
         """
-        folder_path = self.labeled_folder(folder)
+        folder_path = make_output_folder(self.labeled_folder(folder))
         staging = folder_path / f".{uuid.uuid4().hex}{ext}"
         with atomic_open(staging, "wb") as handle:
             write(handle)
@@ -233,6 +233,21 @@ class OutputWriter:
     def _next_number(folder: Path) -> int:
         numbers = [int(m.group(1)) for p in folder.iterdir() if (m := _NUMBER.match(p.name))]
         return max(numbers, default=-1) + 1
+
+
+class OutputFolderError(ValueError):
+    """An output folder cannot be made (a file is in its way): the user must change a setting."""
+
+
+def make_output_folder(folder: Path) -> Path:
+    """``folder`` created if needed; a file in its way is an :class:`OutputFolderError` naming it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
+        raise OutputFolderError(f"cannot save into {folder}: {blocker} is a file, not a folder; choose another "
+                                "output folder in Settings (outdir_*)") from None
+    return folder
 
 
 def read_infotext(image: Image.Image) -> Optional[str]:

@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pipelines.fileio import atomic_write_text
 
@@ -49,6 +49,25 @@ class Settings(BaseModel):
         None, description="restore_faces: a file of models/facerestore, or a family (GFPGAN, CodeFormer); empty: the first")
     faces_notice_acknowledged: bool = Field(False, description="The Faces tab's responsible-use notice was read")
     faces_video_max_mb: float = Field(1024.0, gt=0, description="Largest video the API accepts for a face swap (MB)")
+    # Resource limits (pipelines/limits.py): one request must never exhaust the server
+    limit_request_body_mb: float = Field(64.0, gt=0, le=4096, description="Largest request body (MB); larger: 413")
+    limit_input_images: int = Field(16, ge=1, le=1000, description="Most images one request may send")
+    limit_input_megapixels: float = Field(
+        67.2, gt=0, le=1024, description="Most pixels of all images one request sends, read from their headers")
+    limit_output_megapixels: float = Field(
+        8.4, gt=0, le=1024, description="Most pixels one batch makes: width x height x batch size, at the final size")
+    limit_prompt_chars: int = Field(20000, ge=100, le=1_000_000, description="Longest prompt / negative prompt")
+    limit_batch_size: int = Field(16, ge=1, le=64, description="Largest batch size")
+    limit_n_iter: int = Field(100, ge=1, le=1000, description="Largest batch count")
+
+    @field_validator("outdir_samples", "outdir_txt2img_samples", "outdir_img2img_samples", "outdir_extras_samples",
+                     "outdir_txt2img_grids", "outdir_img2img_grids", "outdir_save")
+    @classmethod
+    def _folder_not_file(cls, value: str) -> str:
+        """An output folder that is a file would fail every later save: refuse it when set."""
+        if value.strip() and Path(value.strip()).expanduser().exists() and not Path(value.strip()).expanduser().is_dir():
+            raise ValueError(f"{value!r} is a file, not a folder: choose a folder (or leave it empty)")
+        return value
 
     def output_folders(self) -> dict[str, Path]:
         """The output folders the user moved, keyed like OutputWriter's "<kind>-images"."""

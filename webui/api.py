@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence, Union
 
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from PIL import Image
@@ -27,6 +28,7 @@ from pipelines.diffusion.infotext import parse_infotext
 from pipelines.diffusion.request import GenerationRequest, Img2ImgRequest, Txt2ImgRequest
 from pipelines.extras.upscalers import UnknownUpscalerError
 from pipelines.jobs import Job, JobInterrupted
+from pipelines.limits import InputBudget
 from pipelines.models.catalog import UnknownModelError, empty_folder_hint
 from pipelines.models.loader import LoadedCheckpoint, ModelLoadError
 from pipelines.outputs import read_infotext
@@ -51,6 +53,7 @@ from webui.api_previews import previews_router
 from webui.asgi_errors import CatchUnexpected
 from webui.errors import ApiError, user_message
 from webui.imagecodec import ImageDecodeError, decode_image, encode_png_base64
+from webui.jobwait import run_queued
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,8 @@ _CLIENT_ERRORS: tuple[tuple[type[BaseException], int], ...] = (
 
 
 def _error(status: int, message: str, kind: str) -> JSONResponse:
+    # a message quoting client text with a lone surrogate must still render as UTF-8 JSON
+    message = message.encode("utf-8", "backslashreplace").decode("utf-8")
     return JSONResponse(status_code=status, content={"error": kind, "detail": message})
 
 
@@ -194,11 +199,36 @@ def _build_request(ctx: AtelierContext, body: Txt2ImgBody, target: type[Generati
     return target(**fields)
 
 
-def _generate(ctx: AtelierContext, kind: str, request: GenerationRequest, overrides: _Overrides,
-              body: Txt2ImgBody) -> GenerationResult:
-    """Queue the job (or the selectable script ``body.script_name``). Overridden model and VAE
-    are switched back inside the same job, so no other request (API or UI) ever runs on a
-    one-request override."""
+@dataclass
+class _Prepared:
+    """A generation request ready to queue, with what its response needs."""
+
+    body: Txt2ImgBody
+    request: GenerationRequest
+    overrides: _Overrides
+    warnings: list[str]
+
+
+def _prepare(ctx: AtelierContext, body: Txt2ImgBody, target: type[GenerationRequest]) -> _Prepared:
+    """Everything before queueing (a worker thread runs it): limits first, then the infotext,
+    the decoded images (their headers checked against the limits first), names and the checks
+    the engine would make, so a bad request is answered before it waits for the queue."""
+    limits = ctx.engine.limits
+    for name in ("prompt", "negative_prompt", "infotext"):
+        limits.check_text(name, getattr(body, name))
+    body, warnings = apply_infotext(body, ctx.manager)
+    decoded = _decode_img2img_inputs(body, limits.input_budget()) if target is Img2ImgRequest else {}
+    overrides = _overrides(ctx, body)
+    request = _build_request(ctx, body, target, overrides, **decoded)
+    ctx.engine.admit(request)
+    return _Prepared(body, request, overrides, warnings)
+
+
+async def _generate(ctx: AtelierContext, kind: str, prepared: _Prepared) -> GenerationResult:
+    """Queue the job (or the selectable script ``body.script_name``) and await it without
+    holding a worker thread. Overridden model and VAE are switched back inside the same job,
+    so no other request (API or UI) ever runs on a one-request override."""
+    body, request, overrides = prepared.body, prepared.request, prepared.overrides
     run: Callable[[Any, Any], GenerationResult]
     if body.script_name and body.script_name.strip().lower() not in ("", "none"):
         run = ctx.scripts.prepare(ctx.engine, body.script_name, list(body.script_args or []), kind)
@@ -216,14 +246,19 @@ def _generate(ctx: AtelierContext, kind: str, request: GenerationRequest, overri
             if overrides.restore:
                 _restore(ctx, previous_model if overrides.model_overridden else None, previous_vae)
 
-    result = ctx.queue.run(kind, job)
+    result = await run_queued(ctx.queue, kind, job)
     if overrides.persist:
-        persist = dict(overrides.persist)
-        if "sd_model_checkpoint" in persist and manager.current is not None:
-            persist["sd_model_checkpoint"] = manager.current.info.title
-        ctx.settings_store.update(persist)
-        ctx.apply_settings()
+        await run_in_threadpool(_persist, ctx, overrides.persist)
     return result
+
+
+def _persist(ctx: AtelierContext, persist: dict[str, Any]) -> None:
+    """``override_settings_restore_afterwards: false``: keep the overrides as settings."""
+    persist = dict(persist)
+    if "sd_model_checkpoint" in persist and ctx.manager.current is not None:
+        persist["sd_model_checkpoint"] = ctx.manager.current.info.title
+    ctx.settings_store.update(persist)
+    ctx.apply_settings()
 
 
 def _restore(ctx: AtelierContext, model: Optional[LoadedCheckpoint], vae: str) -> None:
@@ -249,12 +284,13 @@ def _respond(ctx: AtelierContext, result: GenerationResult, body: Txt2ImgBody,
                               info=json.dumps(result.info()))
 
 
-def _decode_img2img_inputs(body: Img2ImgBody) -> dict[str, Any]:
+def _decode_img2img_inputs(body: Img2ImgBody, budget: InputBudget) -> dict[str, Any]:
     if not body.init_images:
         raise ApiError(422, "init_images: img2img needs at least one init image (a base64 PNG/JPEG or data URL)")
+    budget.expect("init_images", len(body.init_images) + (1 if body.mask else 0))
     return {
-        "init_images": [decode_image(data, f"init_images[{i}]") for i, data in enumerate(body.init_images)],
-        "mask": decode_image(body.mask, "mask") if body.mask else None,
+        "init_images": [decode_image(data, f"init_images[{i}]", budget) for i, data in enumerate(body.init_images)],
+        "mask": decode_image(body.mask, "mask", budget) if body.mask else None,
         # A1111: mask_blur sets both axes; Atelier blurs both axes alike
         "mask_blur": body.mask_blur if body.mask_blur is not None else max(body.mask_blur_x, body.mask_blur_y),
     }
@@ -316,24 +352,20 @@ def sdapi_router(ctx: AtelierContext) -> APIRouter:
     router = APIRouter(prefix="/sdapi/v1", tags=["sdapi"])
 
     @router.post("/txt2img", response_model=GenerationResponse)
-    def txt2img(body: Txt2ImgBody) -> GenerationResponse:
-        body, warnings = apply_infotext(body, ctx.manager)
-        overrides = _overrides(ctx, body)
-        request = _build_request(ctx, body, Txt2ImgRequest, overrides)
-        result = _generate(ctx, "txt2img", request, overrides, body)
-        return _respond(ctx, result, body, body.model_dump(), warnings)
+    async def txt2img(body: Txt2ImgBody) -> GenerationResponse:
+        prepared = await run_in_threadpool(_prepare, ctx, body, Txt2ImgRequest)
+        result = await _generate(ctx, "txt2img", prepared)
+        return await run_in_threadpool(_respond, ctx, result, prepared.body, prepared.body.model_dump(),
+                                       prepared.warnings)
 
     @router.post("/img2img", response_model=GenerationResponse)
-    def img2img(body: Img2ImgBody) -> GenerationResponse:
-        body, warnings = apply_infotext(body, ctx.manager)
-        decoded = _decode_img2img_inputs(body)
-        overrides = _overrides(ctx, body)
-        request = _build_request(ctx, body, Img2ImgRequest, overrides, **decoded)
-        result = _generate(ctx, "img2img", request, overrides, body)
-        parameters = body.model_dump()
-        if not body.include_init_images:
+    async def img2img(body: Img2ImgBody) -> GenerationResponse:
+        prepared = await run_in_threadpool(_prepare, ctx, body, Img2ImgRequest)
+        result = await _generate(ctx, "img2img", prepared)
+        parameters = prepared.body.model_dump()
+        if not prepared.body.include_init_images:  # type: ignore[attr-defined]
             parameters["init_images"], parameters["mask"] = None, None
-        return _respond(ctx, result, body, parameters, warnings)
+        return await run_in_threadpool(_respond, ctx, result, prepared.body, parameters, prepared.warnings)
 
     @router.get("/sd-models", response_model=list[SdModelItem])
     def sd_models() -> list[SdModelItem]:
@@ -352,15 +384,15 @@ def sdapi_router(ctx: AtelierContext) -> APIRouter:
         ctx.library.hash_missing()
 
     @router.get("/samplers")
-    def list_samplers() -> list[dict]:
+    async def list_samplers() -> list[dict]:
         return samplers.list_samplers()
 
     @router.get("/schedulers")
-    def list_schedulers() -> list[dict]:
+    async def list_schedulers() -> list[dict]:
         return samplers.list_schedulers()
 
     @router.get("/options")
-    def get_options() -> dict:
+    async def get_options() -> dict:
         return _options(ctx)
 
     @router.post("/options")
@@ -372,7 +404,7 @@ def sdapi_router(ctx: AtelierContext) -> APIRouter:
         return _png_info(body)
 
     @router.get("/progress", response_model=ProgressResponse)
-    def progress(skip_current_image: bool = False) -> ProgressResponse:
+    async def progress(skip_current_image: bool = False) -> ProgressResponse:
         job = ctx.queue.current
         state = _progress_state(job)
         if job is None:
@@ -384,7 +416,7 @@ def sdapi_router(ctx: AtelierContext) -> APIRouter:
                                 textinfo=p.textinfo or None)
 
     @router.get("/cmd-flags")
-    def cmd_flags() -> dict[str, Any]:
+    async def cmd_flags() -> dict[str, Any]:
         return dict(ctx.config.cmd_flags)
 
     @router.post("/interrogate")
@@ -392,12 +424,12 @@ def sdapi_router(ctx: AtelierContext) -> APIRouter:
         raise ApiError(501, INTERROGATE_UNAVAILABLE)
 
     @router.post("/interrupt")
-    def interrupt() -> dict:
+    async def interrupt() -> dict:
         ctx.queue.interrupt()
         return {}
 
     @router.post("/skip")
-    def skip() -> None:
+    async def skip() -> None:
         ctx.queue.skip()
 
     return router

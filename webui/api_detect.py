@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, Optional
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from PIL import Image
 from pydantic import BaseModel, Field
 
@@ -23,6 +24,7 @@ from pipelines.detect.video import Sampling, VideoReport, analyse_video
 from webui.api_jobs import caller, store_upload
 from webui.errors import ApiError
 from webui.imagecodec import decode_base64, open_image
+from webui.jobwait import run_queued
 from webui.provenance_actions import detect_response, inspect_file_bytes
 
 
@@ -65,27 +67,32 @@ def _detector_name(ctx: AtelierContext, name: Optional[str], required: bool) -> 
     return names[0] if names else None
 
 
-def _learned(ctx: AtelierContext, image: Image.Image, name: Optional[str],
-             threshold: Optional[float]) -> tuple[list[dict[str, Any]], str]:
+async def _learned(ctx: AtelierContext, image: Image.Image, name: Optional[str],
+                   threshold: Optional[float]) -> tuple[list[dict[str, Any]], str]:
     """(faces with their P(fake), the detector's verdict) — or none, saying why."""
     if name is None:
         return [], f"not scored (no deepfake detector in {ctx.detectors.folder})"
-    report = ctx.queue.run("detect-image", lambda control: analyse_image(ctx, image, name, False, threshold))
+    report = await run_queued(ctx.queue, "detect-image",
+                              lambda control: analyse_image(ctx, image, name, False, threshold))
     return report.to_json()["faces"], report.verdict
 
 
 def detect_router(ctx: AtelierContext) -> APIRouter:
     router = APIRouter(prefix="/atelier/v1", tags=["atelier"])
 
-    @router.post("/detect", status_code=200)
-    def detect(body: DetectRequest) -> dict:
-        """Provenance signals (infotext, record, C2PA, SDXL and Atelier marks), each face's
-        P(fake) from a learned detector, and a verdict stating both; a file that is not an
-        image or an unknown detector answers 422."""
+    def inspect_upload(body: DetectRequest) -> tuple[Any, Optional[str], Image.Image]:
         raw = decode_base64(body.image, "image")
         report = inspect_file_bytes(raw)
         name = _detector_name(ctx, body.detector, required=False)
-        faces, face_verdict = _learned(ctx, open_image(raw, "image"), name, body.threshold)
+        return report, name, open_image(raw, "image", ctx.engine.limits.input_budget())
+
+    @router.post("/detect", status_code=200)
+    async def detect(body: DetectRequest) -> dict:
+        """Provenance signals (infotext, record, C2PA, SDXL and Atelier marks), each face's
+        P(fake) from a learned detector, and a verdict stating both; a file that is not an
+        image or an unknown detector answers 422. Async: waiting for the queue holds no thread."""
+        report, name, image = await run_in_threadpool(inspect_upload, body)
+        faces, face_verdict = await _learned(ctx, image, name, body.threshold)
         return {**detect_response(report, faces, face_verdict), "detector": name}
 
     @router.post("/detect-video", status_code=200)

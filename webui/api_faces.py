@@ -7,15 +7,18 @@ missing model file) are ``FaceError`` → 422 with the message.
 
 from __future__ import annotations
 
-from typing import Literal, Optional, Union
+from typing import Any, Literal, Optional, Union
 
 from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines.context import AtelierContext
 from pipelines.faces.masks import MaskOptions
 from pipelines.faces.types import DetectedFace, FaceOrder
 from webui.imagecodec import decode_image, encode_png_base64
+from webui.jobwait import run_queued
 
 
 class DetectBody(BaseModel):
@@ -60,27 +63,33 @@ def face_json(face: DetectedFace) -> dict:
 def faces_router(ctx: AtelierContext) -> APIRouter:
     router = APIRouter(prefix="/atelier/v1", tags=["atelier"])
 
+    # async: a request waiting for the queue holds no worker thread (decoding and encoding do)
     @router.post("/faces/detect")
-    def faces_detect(body: DetectBody) -> dict:
-        image = decode_image(body.image, "image")
-        faces = ctx.queue.run("faces-detect", lambda control: ctx.faces.detect(image, body.order,
-                                                                                min_score=body.min_score))
+    async def faces_detect(body: DetectBody) -> dict:
+        image = await run_in_threadpool(decode_image, body.image, "image", ctx.engine.limits.input_budget())
+        faces = await run_queued(ctx.queue, "faces-detect", lambda control: ctx.faces.detect(
+            image, body.order, min_score=body.min_score))
         return {"faces": [face_json(f) for f in faces], "detector": ctx.faces.backend().name}
 
-    @router.post("/faces/swap")
-    def faces_swap(body: SwapBody) -> dict:
+    def swap_inputs(body: SwapBody) -> tuple[Any, Image.Image, Optional[Image.Image]]:
         if (body.source_image is None) == (body.face_model is None):
             raise ValueError("give exactly one of source_image or face_model")
-        source = (decode_image(body.source_image, "source_image") if body.source_image is not None
+        budget = ctx.engine.limits.input_budget()
+        source = (decode_image(body.source_image, "source_image", budget) if body.source_image is not None
                   else ctx.faces.load_face_model(body.face_model))
-        target = decode_image(body.target_image, "target_image")
-        reference = decode_image(body.reference_image, "reference_image") if body.reference_image else None
+        target = decode_image(body.target_image, "target_image", budget)
+        reference = decode_image(body.reference_image, "reference_image", budget) if body.reference_image else None
+        return source, target, reference
+
+    @router.post("/faces/swap")
+    async def faces_swap(body: SwapBody) -> dict:
+        source, target, reference = await run_in_threadpool(swap_inputs, body)
         mask = MaskOptions(erosion=body.mask_erosion, blur=body.mask_blur, opacity=body.opacity)
-        result = ctx.queue.run("faces-swap", lambda control: ctx.faces.swap(
+        result = await run_queued(ctx.queue, "faces-swap", lambda control: ctx.faces.swap(
             source, target, body.source_face_index, body.target_face_indices, body.method, reference=reference,
             save=body.save_images, threshold=body.threshold, gender=body.gender, mask=mask, blend=body.blend,
             restore=body.restore, restore_weight=body.restore_weight, order=body.order))
-        return {"image": encode_png_base64(result.image, result.info), "info": result.info,
-                "method": result.method, "swapped": result.swapped}
+        image = await run_in_threadpool(encode_png_base64, result.image, result.info)
+        return {"image": image, "info": result.info, "method": result.method, "swapped": result.swapped}
 
     return router

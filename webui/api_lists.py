@@ -14,6 +14,7 @@ from pipelines.context import AtelierContext
 from pipelines.device import memory_report
 from pipelines.diffusion.engine import LATENT_UPSCALE_MODES
 from pipelines.networks.embeddings import encoder_widths
+from webui.jobwait import run_queued
 
 
 def _embedding_item(embedding: Any) -> dict[str, Any]:
@@ -101,12 +102,12 @@ def lists_router(ctx: AtelierContext) -> APIRouter:
                 for s in registry.scripts for kind in ("txt2img", "img2img") if getattr(s, kind, True)]
 
     @router.post("/unload-checkpoint")
-    def unload_checkpoint() -> None:
-        ctx.queue.run("unload-model", lambda control: ctx.manager.unload())
+    async def unload_checkpoint() -> None:
+        await run_queued(ctx.queue, "unload-model", lambda control: ctx.manager.unload())
 
     @router.post("/reload-checkpoint")
-    def reload_checkpoint() -> None:
-        ctx.queue.run("load-model", lambda control: ctx.manager.checkpoint(None))
+    async def reload_checkpoint() -> None:
+        await run_queued(ctx.queue, "load-model", lambda control: ctx.manager.checkpoint(None))
 
     @router.get("/memory")
     def memory() -> dict[str, Any]:

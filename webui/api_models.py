@@ -19,14 +19,34 @@ class _A1111Body(BaseModel):
     back in ``parameters`` as A1111 does, but never reach the engine.
     """
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    # NaN / Infinity (Python's JSON reads them) are never a valid number here
+    model_config = ConfigDict(extra="allow", populate_by_name=True, allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
     def _null_is_default(cls, data: Any) -> Any:
         if isinstance(data, dict):
+            reject_lone_surrogates(data)
             return {k: v for k, v in data.items() if v is not None}
         return data
+
+
+def reject_lone_surrogates(value: Any, path: str = "") -> None:
+    """JSON may carry ``"\\ud800"``, which is no Unicode text: it could not be encoded into a
+    PNG or a response later (a 500). Refuse it up front, naming the field (ValueError → 422)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(f"{path or 'text'}: character at position {exc.start} is a lone surrogate "
+                             f"({ascii(exc.object[exc.start])}), not valid Unicode text") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            reject_lone_surrogates(key, path or "key")
+            reject_lone_surrogates(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            reject_lone_surrogates(item, f"{path}[{index}]")
 
 
 class Txt2ImgBody(_A1111Body):

@@ -9,6 +9,7 @@ from typing import Mapping, Optional
 from PIL import Image
 
 from pipelines.imagefile import UnreadableImage, open_image_bytes
+from pipelines.limits import InputBudget
 from pipelines.outputs import encode_image
 
 
@@ -37,17 +38,19 @@ def decode_base64(data: str, field: str) -> bytes:
     return raw
 
 
-def open_image(raw: bytes, field: str) -> Image.Image:
-    """Decode file bytes into a loaded PIL image, refusing oversized images."""
+def open_image(raw: bytes, field: str, budget: Optional[InputBudget] = None) -> Image.Image:
+    """Decode file bytes into a loaded PIL image, refusing oversized images (and, with the
+    request's ``budget``, images past its count or pixel limit, before decoding them)."""
+    admit = (lambda width, height: budget.admit(field, width, height)) if budget is not None else None
     try:
-        return open_image_bytes(raw)
+        return open_image_bytes(raw, admit=admit)
     except UnreadableImage as exc:
         raise ImageDecodeError(f"{field}: {exc}") from exc
 
 
-def decode_image(data: str, field: str) -> Image.Image:
+def decode_image(data: str, field: str, budget: Optional[InputBudget] = None) -> Image.Image:
     """Decode a bare base64 string or a data URL into a loaded PIL image."""
-    return open_image(decode_base64(data, field), field)
+    return open_image(decode_base64(data, field), field, budget)
 
 
 def encode_png_base64(image: Image.Image, infotext: Optional[str],

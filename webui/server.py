@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
+import threading
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, AsyncIterator, Optional, Sequence
+from typing import TYPE_CHECKING, Any, AsyncIterator, Optional, Sequence
 
 from fastapi import FastAPI
 
@@ -34,6 +36,9 @@ def create_app(ctx: "AtelierContext", *, api: bool = True, webui: bool = True,
 
     app = FastAPI(title="Atelier", version=_version(), docs_url="/docs", lifespan=lifespan)
     app.state.ctx = ctx
+    from webui.body_limit import BodySizeLimit
+
+    app.add_middleware(BodySizeLimit, limits=lambda content_type: _body_limit(ctx, content_type))
     from webui.api_extensions import extensions_router
 
     if extensions is None:
@@ -51,6 +56,15 @@ def create_app(ctx: "AtelierContext", *, api: bool = True, webui: bool = True,
         app = gr.mount_gradio_app(app, blocks, path="/", css=CSS, head=HEAD, show_error=True,
                                   allowed_paths=[str(ctx.outputs_dir.resolve())])
     return app
+
+
+def _body_limit(ctx: "AtelierContext", content_type: str) -> int:
+    """Bytes one request body may hold: ``limit_request_body_mb``; multipart uploads (files,
+    videos) up to the larger ``faces_video_max_mb``, which the video routes enforce themselves."""
+    limit = ctx.engine.limits.request_body_bytes
+    if content_type.lower().startswith("multipart/form-data"):
+        limit = max(limit, int(ctx.settings.faces_video_max_mb * 1024 * 1024))
+    return limit
 
 
 def _version() -> str:
@@ -109,6 +123,36 @@ def serve(args: argparse.Namespace) -> int:
                      extensions=load_extensions(ctx, args))
     host = "0.0.0.0" if args.listen else "127.0.0.1"
     log.info("Atelier on http://%s:%d%s", host, args.port, " (API at /sdapi/v1)" if args.api else "")
-    uvicorn.run(app, host=host, port=args.port, log_level="warning")
+    config = uvicorn.Config(app, host=host, port=args.port, log_level="warning",
+                            timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
+    _server_class(uvicorn)(config, ctx).run()
     ctx.close()
     return 0
+
+
+SHUTDOWN_GRACE_S = 10  # open connections (a browser's event stream) get this long, then are closed
+JOB_STOP_WAIT_S = 30  # the running job, aborted, normally ends within a layer; it may take this long
+
+
+def _server_class(uvicorn: Any) -> type:
+    """uvicorn's server that, on SIGTERM / Ctrl+C, stops the jobs first: the running one at
+    its next layer (images already finished stay saved), queued ones cancelled, so the
+    requests waiting for them answer and the shutdown takes seconds, not the queue's length."""
+
+    class AtelierServer(uvicorn.Server):  # type: ignore[misc, name-defined]
+        def __init__(self, config: Any, ctx: "AtelierContext") -> None:
+            super().__init__(config)
+            self.ctx = ctx
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            # a signal handler must not take the queue's lock (the interrupted code may hold it)
+            threading.Thread(target=self.ctx.queue.abort_all, name="atelier-shutdown", daemon=True).start()
+            log.info("shutting down: stopping the running job and cancelling queued ones")
+            super().handle_exit(sig, frame)
+
+        async def shutdown(self, sockets: Any = None) -> None:
+            await super().shutdown(sockets)
+            # the worker ends the job it runs (atomic writes: no half-written file) before we exit
+            await asyncio.to_thread(self.ctx.queue.shutdown, JOB_STOP_WAIT_S)
+
+    return AtelierServer

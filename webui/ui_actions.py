@@ -37,6 +37,10 @@ def start(ctx: AtelierContext, kind: str, request: Any, owner: Optional[str],
     """Queue a generation job (or a script's ``runner``) owned by ``owner`` (the browser session)."""
     if not ctx.catalog.usable_checkpoints():
         raise UserError(empty_folder_hint(ctx.catalog.models_dir))
+    try:
+        ctx.engine.admit(request)  # limits and prompt text, before the job waits its turn
+    except ValueError as exc:
+        raise UserError(user_message(exc)) from exc
     run = runner or ctx.engine.generate
     job = ctx.queue.submit(kind, lambda control: run(request, control), owner=owner)
     job.control.preview_every = ctx.settings.show_progress_every_n_steps if ctx.settings.live_previews_enable else 0
@@ -165,6 +169,10 @@ def token_counter(ctx: AtelierContext, text: str, steps: int = 20, positive: boo
     from pipelines.networks.embeddings import encoder_widths
     from pipelines.prompts import token_count
 
+    try:
+        ctx.engine.limits.check_text("prompt", text)
+    except ValueError as exc:
+        return f"⚠ {exc}"
     current = ctx.manager.current
     matcher = ctx.embeddings.matcher(ctx.tokenizer, encoder_widths(current.components)) if current else None
     try:

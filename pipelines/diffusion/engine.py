@@ -33,7 +33,9 @@ from pipelines.diffusion.samplers import make_scheduler, resolve_sampler
 from pipelines.diffusion.seeds import batch_noise, batch_seeds, resolve_seed, step_generators
 from pipelines.extras.upscalers import UpscalerCatalog
 from pipelines.faces.restoration import FaceRestoration
+from pipelines.interrupts import StoppedInside, stop_inside
 from pipelines.jobs import JobControl
+from pipelines.limits import Limits
 from pipelines.models.architecture import Architecture, ModelFamily
 from pipelines.models.loader import LoadedCheckpoint
 from pipelines.models.manager import ModelManager
@@ -41,6 +43,7 @@ from pipelines.networks.lora import NetworkManager
 from pipelines.networks.embeddings import EmbeddingDatabase, ti_hashes
 from pipelines.networks.tags import parse_prompt_networks, strip_extra_networks
 from pipelines.prompts import PromptEncoder, build_schedule, single_prompt
+from pipelines.prompts.validation import check_prompt
 from pipelines.outputs import OutputWriter
 from pipelines.styles import StyleDatabase
 
@@ -128,6 +131,12 @@ class _Texts:
         return ti_hashes([e for enc in self.used.values() for e in enc.used_embeddings])
 
 
+def _vae_networks(loaded: LoadedCheckpoint) -> tuple[Any, Any]:
+    """The VAE's decoder and encoder: the long calls an interrupt must reach inside."""
+    vae = loaded.components.get("vae")
+    return getattr(vae, "decoder", None), getattr(vae, "encoder", None)
+
+
 def _source_images(req: GenerationRequest) -> list[Image.Image]:
     """The pictures an output was made from (init images, mask): hashed into its provenance."""
     if not isinstance(req, Img2ImgRequest):
@@ -142,9 +151,11 @@ class GenerationEngine:
                  styles: Optional[StyleDatabase] = None, embeddings: Optional[EmbeddingDatabase] = None,
                  upscalers: Optional[UpscalerCatalog] = None, alwayson: Optional[AlwaysOnRegistry] = None,
                  previewer: Optional[Callable[[], Previewer]] = None,
-                 face_restoration: Optional[FaceRestoration] = None) -> None:
+                 face_restoration: Optional[FaceRestoration] = None,
+                 limits: Optional[Callable[[], Limits]] = None) -> None:
         """``previewer`` answers the live-preview function to use now (the show_progress_type
-        setting may pick TAESD); ``face_restoration`` serves ``restore_faces`` (none: a warning)."""
+        setting may pick TAESD); ``face_restoration`` serves ``restore_faces`` (none: a warning);
+        ``limits`` the resource limits in force now (the ``limit_*`` settings; default: theirs)."""
         self.manager = manager
         self.alwayson = alwayson if alwayson is not None else AlwaysOnRegistry()
         self.upscalers = upscalers
@@ -153,6 +164,7 @@ class GenerationEngine:
         self.styles = styles
         self.embeddings = embeddings
         self._previewer = previewer or (lambda: latents_to_preview)
+        self._limits = limits or Limits
         self.face_restoration = face_restoration
         self._encoders: dict[str, tuple[tuple, PromptEncoder]] = {}
 
@@ -160,6 +172,11 @@ class GenerationEngine:
     def previewer(self) -> Previewer:
         """The live-preview function for the next step."""
         return self._previewer()
+
+    @property
+    def limits(self) -> Limits:
+        """What one request may ask for (the settings as they are now)."""
+        return self._limits()
 
     def pixel_upscalers(self) -> list[str]:
         """Pixel upscaler names in A1111's ``sd_upscalers`` order: None, Lanczos, Nearest, files."""
@@ -169,11 +186,12 @@ class GenerationEngine:
         """Names ``hr_upscaler`` accepts: latent modes, then pixel upscalers (ESRGAN files too)."""
         return [*LATENT_UPSCALE_MODES, *self.pixel_upscalers()]
 
-    def pixel_upscale(self, image: Image.Image, name: str, width: int, height: int) -> Image.Image:
+    def pixel_upscale(self, image: Image.Image, name: str, width: int, height: int,
+                      control: Optional[JobControl] = None) -> Image.Image:
         """``image`` at exactly ``width`` × ``height`` through pixel upscaler ``name`` ("None":
-        plain Lanczos, as A1111's hires fix)."""
+        plain Lanczos, as A1111's hires fix); a model upscaler stops inside on ``control``'s interrupt."""
         if self.upscalers is not None and name != "None":
-            image = self.upscalers.upscale(image, name, max(width / image.width, height / image.height))
+            image = self.upscalers.upscale(image, name, max(width / image.width, height / image.height), control)
         if image.size == (width, height):
             return image
         resample = PIXEL_UPSCALERS.get(name) or Image.Resampling.LANCZOS
@@ -222,6 +240,13 @@ class GenerationEngine:
         return recorded, recorded.model_copy(update={"prompt": parsed.prompt}), warnings
 
     # -- public entry points ------------------------------------------------------------
+    def admit(self, request: GenerationRequest) -> None:
+        """Refuse ``request`` (``ValueError``, a 422 / a notice) if it exceeds a limit or its
+        prompts are not valid text: callers check before queueing, and every run checks again."""
+        self.limits.check_generation(request)
+        check_prompt("prompt", request.prompt)
+        check_prompt("negative_prompt", request.negative_prompt)
+
     def txt2img(self, request: Txt2ImgRequest, control: Optional[JobControl] = None) -> GenerationResult:
         return self._run(request, control or JobControl(), "txt2img")
 
@@ -237,6 +262,7 @@ class GenerationEngine:
     # -- the job ---------------------------------------------------------------------------
     def _run(self, req: GenerationRequest, control: JobControl, kind: str) -> GenerationResult:
         started = time.perf_counter()
+        self.admit(req)
         resolve_sampler(req.sampler_name, req.scheduler)  # fail fast, before loading anything
         req = self.alwayson.before_generation(req)
         loaded = self.manager.checkpoint(req.checkpoint)
@@ -265,10 +291,15 @@ class GenerationEngine:
             subseeds = all_subseeds[batch * req.batch_size:(batch + 1) * req.batch_size]
             self.alwayson.before_batch(req, batch, seeds, result.warnings)
             progress = _Progress(control, batch, loaded.architecture, self.previewer)
-            if isinstance(encoded, Img2ImgRequest):
-                images = self._img2img_batch(loaded, encoded, seeds, progress, texts)
-            else:
-                images = self._txt2img_batch(loaded, encoded, seeds, subseeds, progress, texts)
+            try:
+                with stop_inside(control, *_vae_networks(loaded)):
+                    if isinstance(encoded, Img2ImgRequest):
+                        images = self._img2img_batch(loaded, encoded, seeds, progress, texts)
+                    else:
+                        images = self._txt2img_batch(loaded, encoded, seeds, subseeds, progress, texts)
+            except StoppedInside:  # interrupted inside a decode / upscale: this batch has no image
+                result.interrupted = True
+                break
             hashes = texts.ti_hashes()
             if hashes and req.extra.get("TI hashes") != hashes:
                 req = req.model_copy(update={"extra": {**req.extra, "TI hashes": hashes}})
@@ -418,18 +449,10 @@ class GenerationEngine:
         noise = batch_noise(shape, seeds, subseeds, req.subseed_strength, resize_from)
         return noise.to(self.manager.policy.device, self.manager.policy.dtype)
 
-    def _hires_size(self, req: GenerationRequest) -> tuple[int, int]:
-        if req.hr_resize_x or req.hr_resize_y:
-            w = req.hr_resize_x or round(req.width * req.hr_resize_y / req.height)
-            h = req.hr_resize_y or round(req.height * req.hr_resize_x / req.width)
-        else:
-            w, h = round(req.width * req.hr_scale), round(req.height * req.hr_scale)
-        return w // 8 * 8, h // 8 * 8
-
     def _hires(self, loaded: LoadedCheckpoint, req: GenerationRequest, seeds: Sequence[int],
                progress: _Progress, pipe: Any, kwargs: dict[str, Any], texts: _Texts) -> list[Image.Image]:
         """A1111's hires fix: first pass, upscale (latent or pixel), then an img2img pass."""
-        width, height = self._hires_size(req)
+        width, height = req.hires_size()
         latent_mode = LATENT_UPSCALE_MODES.get(req.hr_upscaler)
         choices = self.hires_upscalers()
         if req.hr_upscaler not in choices:
@@ -444,7 +467,7 @@ class GenerationEngine:
                                      antialias=antialias if mode in ("bilinear", "bicubic") else False)
             second_input: Any = upscaled
         else:
-            second_input = [self.pixel_upscale(im, req.hr_upscaler, width, height) for im in first]
+            second_input = [self.pixel_upscale(im, req.hr_upscaler, width, height, progress.control) for im in first]
         img2img = loaded.pipeline("img2img")
         hires_steps = req.hr_second_pass_steps or req.steps
         second = self._common_kwargs(loaded, req, seeds, progress, img2img, texts, hires_steps=hires_steps)

@@ -15,6 +15,8 @@ MAX_SIDE = 4096
 # A1111's processing default when hires fix runs without an explicit denoising strength
 HIRES_DEFAULT_DENOISING = 0.75
 MIN_SIDE = 64
+# Seeds torch can take after A1111's "seed + i" per image (its generators accept 64-bit values)
+SEED_MAX = 2**63 - 1
 
 
 class ResizeMode(IntEnum):
@@ -43,8 +45,8 @@ class GenerationRequest(BaseModel):
     prompt: str = ""
     negative_prompt: str = ""
     styles: list[str] = Field(default_factory=list)
-    seed: int = -1
-    subseed: int = -1
+    seed: int = Field(-1, ge=-1, le=SEED_MAX, description="-1: random")
+    subseed: int = Field(-1, ge=-1, le=SEED_MAX, description="-1: random")
     subseed_strength: float = Field(0.0, ge=0.0, le=1.0)
     seed_resize_from_h: int = -1
     seed_resize_from_w: int = -1
@@ -82,6 +84,20 @@ class GenerationRequest(BaseModel):
     def _int_side(cls, value: Any) -> Any:
         return int(value) if isinstance(value, float) and value.is_integer() else value
 
+    def hires_size(self) -> tuple[int, int]:
+        """The hires-fix pass's size: ``hr_resize_x/y`` (one may follow the aspect), else
+        ``hr_scale`` times the first pass, rounded down to multiples of 8."""
+        if self.hr_resize_x or self.hr_resize_y:
+            w = self.hr_resize_x or round(self.width * self.hr_resize_y / self.height)
+            h = self.hr_resize_y or round(self.height * self.hr_resize_x / self.width)
+        else:
+            w, h = round(self.width * self.hr_scale), round(self.height * self.hr_scale)
+        return w // 8 * 8, h // 8 * 8
+
+    def final_size(self) -> tuple[int, int]:
+        """The size of the images this request makes (hires fix included)."""
+        return self.hires_size() if self.enable_hr else (self.width, self.height)
+
     @model_validator(mode="after")
     def _check_size(self) -> "GenerationRequest":
         for name in ("width", "height"):
@@ -111,6 +127,10 @@ class Img2ImgRequest(GenerationRequest):
     inpaint_full_res: bool = False
     inpaint_full_res_padding: int = Field(32, ge=0, le=256)
     inpainting_mask_invert: int = Field(0, ge=0, le=1)
+
+    def final_size(self) -> tuple[int, int]:
+        """img2img has no hires pass: its images are ``width`` × ``height``."""
+        return self.width, self.height
 
     @model_validator(mode="after")
     def _check_images(self) -> "Img2ImgRequest":

@@ -17,7 +17,8 @@ from PIL import Image
 from pipelines.diffusion.infotext import format_params_line
 from pipelines.extras.upscalers import NONE, UpscalerCatalog
 from pipelines.faces.restoration import FaceRestoration
-from pipelines.jobs import JobControl
+from pipelines.interrupts import StoppedInside
+from pipelines.jobs import JobControl, JobInterrupted
 from pipelines.outputs import OutputWriter, read_infotext
 
 KIND = "extras"  # outputs/extras-images, A1111's folder name
@@ -49,7 +50,8 @@ class ExtrasResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def _upscale_one(catalog: UpscalerCatalog, image: Image.Image, options: ExtrasOptions) -> tuple[Image.Image, dict]:
+def _upscale_one(catalog: UpscalerCatalog, image: Image.Image, options: ExtrasOptions,
+                 control: Optional[JobControl] = None) -> tuple[Image.Image, dict]:
     info: dict[str, object] = {}
     if options.upscaler_1 == NONE:
         return image, info  # A1111: no first upscaler, no upscaling at all
@@ -61,9 +63,9 @@ def _upscale_one(catalog: UpscalerCatalog, image: Image.Image, options: ExtrasOp
         scale = options.upscaling_resize
         info["Postprocess upscale by"] = scale
     info["Postprocess upscaler"] = catalog.find(options.upscaler_1).name
-    result = catalog.upscale(image, options.upscaler_1, scale)
+    result = catalog.upscale(image, options.upscaler_1, scale, control)
     if options.upscaler_2 != NONE and options.extras_upscaler_2_visibility > 0:
-        second = catalog.upscale(image, options.upscaler_2, scale).resize(result.size)
+        second = catalog.upscale(image, options.upscaler_2, scale, control).resize(result.size)
         result = Image.blend(result.convert("RGB"), second.convert("RGB"), options.extras_upscaler_2_visibility)
         info["Postprocess upscaler 2"] = catalog.find(options.upscaler_2).name
     if options.resize_mode == 1 and options.upscaling_crop:
@@ -105,7 +107,10 @@ def run_extras(catalog: UpscalerCatalog, writer: OutputWriter, images: Sequence[
     for index, (name, image) in enumerate(images):
         if control.interrupted.is_set():
             break
-        upscaled, info = _upscale_one(catalog, image, options)
+        try:
+            upscaled, info = _upscale_one(catalog, image, options, control)
+        except StoppedInside:  # interrupted inside the upscaler: this image is discarded
+            break
         for family, model, visibility in restorers:
             upscaled = restoration.restore(upscaled, model, visibility)
             info[f"{family} visibility"] = visibility
@@ -119,4 +124,6 @@ def run_extras(catalog: UpscalerCatalog, writer: OutputWriter, images: Sequence[
                                                   infotext=read_infotext(image), metadata=metadata,
                                                   sources=[image]))
         control.step(index + 1)
+    if not result.images and control.interrupted.is_set():
+        raise JobInterrupted("extras: interrupted before any image was finished")
     return result

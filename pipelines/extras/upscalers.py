@@ -20,6 +20,8 @@ from PIL import Image
 
 from pipelines.device import DevicePolicy
 from pipelines.extras.rrdbnet import RRDBNet, UnsupportedUpscalerModel, build_rrdbnet, check_layout
+from pipelines.interrupts import stop_inside
+from pipelines.jobs import JobControl
 from pipelines.models.cache import ModelCache
 from pipelines.models.loader import module_bytes
 from pipelines.models.tensorfile import read_tensor_file
@@ -102,9 +104,10 @@ class UpscalerCatalog:
             f"unknown upscaler {name!r}; available: {', '.join(i.name for i in self.usable)}"
         )
 
-    def upscale(self, image: Image.Image, name: str, scale: float) -> Image.Image:
+    def upscale(self, image: Image.Image, name: str, scale: float, control: Optional[JobControl] = None) -> Image.Image:
         """``image`` scaled by ``scale`` with upscaler ``name`` (A1111's Upscaler.upscale: run the
-        model until the size is reached, then Lanczos to the exact size)."""
+        model until the size is reached, then Lanczos to the exact size). An interrupt of
+        ``control`` during a model pass raises :class:`StoppedInside`."""
         info = self.find(name)
         size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
         if size[0] * size[1] > MAX_OUTPUT_PIXELS:
@@ -119,7 +122,8 @@ class UpscalerCatalog:
         for _ in range(MAX_MODEL_PASSES):
             if result.width >= size[0] and result.height >= size[1]:
                 break
-            result = self._run(net, result)
+            with stop_inside(control, net):
+                result = self._run(net, result)
         return result if result.size == size else result.resize(size, Image.Resampling.LANCZOS)
 
     def _network(self, info: UpscalerInfo) -> RRDBNet:

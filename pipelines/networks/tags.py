@@ -10,6 +10,7 @@ name, the second the text-encoder multiplier (default 1), the third the UNet mul
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
@@ -89,15 +90,24 @@ def lora_request(tag: ExtraNetworkTag) -> NetworkRequest:
     return NetworkRequest(positional[0], te, unet, dyn)
 
 
+class NetworkWeightError(ValueError):
+    """A tag's multiplier is ``nan`` / ``inf``: refused outright, since it would make every
+    image NaN (other malformed tags are only warnings)."""
+
+
 def _number(value: object, tag: ExtraNetworkTag, what: str) -> float:
     try:
-        return float(value)  # type: ignore[arg-type]
+        number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise ValueError(f"{tag.text}: {what} multiplier {value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise NetworkWeightError(f"{tag.text}: {what} multiplier {value!r} is not a finite number")
+    return number
 
 
 def lora_requests(tags: Sequence[ExtraNetworkTag]) -> tuple[list[NetworkRequest], list[str]]:
-    """The LoRA requests among ``tags``; malformed tags become warnings, never errors."""
+    """The LoRA requests among ``tags``; malformed tags become warnings, non-finite
+    multipliers :class:`NetworkWeightError`."""
     requests: list[NetworkRequest] = []
     warnings: list[str] = []
     for tag in tags:
@@ -105,6 +115,8 @@ def lora_requests(tags: Sequence[ExtraNetworkTag]) -> tuple[list[NetworkRequest]
             continue
         try:
             requests.append(lora_request(tag))
+        except NetworkWeightError:
+            raise
         except ValueError as exc:
             warnings.append(str(exc))
     return requests, warnings

@@ -18,11 +18,14 @@ including its quirks, because infotext reproducibility depends on identical weig
 
 One deliberate difference: A1111 raises ``ValueError`` on a weight made of digits and dots
 that is not a number (``(a:1.2.3)``, ``(a:.)``); here that ``:`` is read as literal text
-(as if the weight form did not match), so no prompt can make the parser raise.
+(as if the weight form did not match). The one prompt the parser refuses, with
+:class:`PromptWeightError`, is a weight that is not a finite number (``(a:nan)``, ``(a:inf)``,
+a number of 400 digits, nesting whose product overflows): it would make every image NaN.
 """
 
 from __future__ import annotations
 
+import math
 import re
 
 Fragment = list  # [text: str, weight: float]; a list (not a tuple) to match A1111's output
@@ -36,6 +39,18 @@ _SPECIAL = "\\()[]:"
 # ":" + optional spaces + digits/dots/sign + optional spaces + ")" closes a weighted group.
 _WEIGHT_CLOSE = re.compile(r":\s*([+-]?[.\d]+)\s*\)")
 _BREAK = re.compile(r"\s*\bBREAK\b\s*", re.S)
+_NON_FINITE_CLOSE = re.compile(r":\s*([+-]?(?:nan|inf(?:inity)?))\s*\)", re.I)
+
+
+class PromptWeightError(ValueError):
+    """A ``(text:weight)`` whose weight is not a finite number."""
+
+
+def _refuse_non_finite(text: str, pos: int) -> None:
+    match = _NON_FINITE_CLOSE.match(text, pos)
+    if match is not None:
+        raise PromptWeightError(f"prompt weight {match.group(1)!r} in '{text[max(0, pos - 20):match.end()]}' "
+                                "is not a finite number")
 
 
 def _weight(text: str, pos: int) -> tuple[float, int] | None:
@@ -100,6 +115,8 @@ def parse_prompt_attention(text: str) -> list[list[str | float]]:
             pos += 1
         elif char == ":":
             weighted = _weight(text, pos)
+            if round_open:
+                _refuse_non_finite(text, pos)
             if weighted is not None and round_open:
                 _scale(out, round_open.pop(), weighted[0])
                 pos = weighted[1]
@@ -130,7 +147,11 @@ def parse_prompt_attention(text: str) -> list[list[str | float]]:
         _scale(out, start, SQUARE_MULTIPLIER)
     if not out:
         return [["", 1.0]]
+    for fragment, weight in out:
+        if not math.isfinite(weight):
+            raise PromptWeightError(f"the weight of {fragment[:40]!r} is not a finite number ({weight}): "
+                                    "a weight is too large")
     return _merge_equal_neighbours(out)
 
 
-__all__ = ["BREAK_WEIGHT", "parse_prompt_attention"]
+__all__ = ["BREAK_WEIGHT", "PromptWeightError", "parse_prompt_attention"]
