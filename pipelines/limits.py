@@ -57,7 +57,8 @@ class Limits:
                                 "limit_prompt_chars")
 
     def check_generation(self, req: "GenerationRequest") -> None:
-        """Prompt lengths, batch size, batch count and output pixels (hires size included)."""
+        """Prompt lengths, batch size, batch count, output pixels (hires size included) and the
+        input images' count and pixels."""
         self.check_text("prompt", req.prompt)
         self.check_text("negative_prompt", req.negative_prompt)
         if req.batch_size > self.batch_size:
@@ -66,6 +67,12 @@ class Limits:
         if req.n_iter > self.n_iter:
             raise LimitExceeded(f"n_iter {req.n_iter} is more than the limit of {self.n_iter}", "limit_n_iter")
         self.check_output(*req.final_size(), req.batch_size)
+        images = [*getattr(req, "init_images", ()), *([req.mask] if getattr(req, "mask", None) is not None else [])]
+        if images:  # the UI's uploads arrive decoded: their sizes are still limited
+            budget = self.input_budget()
+            budget.expect("init_images", len(images))
+            for index, image in enumerate(images):
+                budget.admit(f"image {index + 1}", *image.size)
 
     def check_output(self, width: int, height: int, count: int = 1) -> None:
         """``count`` images of ``width`` × ``height`` made at once."""

@@ -10,32 +10,16 @@ from typing import Any, Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from pipelines.context import AppConfig, AtelierContext
+from pipelines.context import AtelierContext
+from tests.security import answers
 from webui import ui_actions
-from webui.server import create_app
+from webui.errors import UserError
 
 FAST = {"width": 64, "height": 64, "steps": 2, "sampler_name": "Euler", "seed": 1}
 
 
-@pytest.fixture(scope="module")
-def ctx(tiny_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AtelierContext]:
-    context = AtelierContext(AppConfig(data_dir=tmp_path_factory.mktemp("numbers-data"), models_dir=tiny_models_dir,
-                                       hash_in_background=False))
-    yield context
-    context.close()
-
-
-@pytest.fixture(scope="module")
-def client(ctx: AtelierContext) -> TestClient:
-    return TestClient(create_app(ctx, api=True, webui=False))
-
-
 def refused(response: Any, *words: str) -> str:
-    assert response.status_code == 422, response.text
-    detail = response.json()["detail"]
-    for word in words:
-        assert word in detail, detail
-    return detail
+    return answers.refused(response, 422, *words)
 
 
 def post_raw(client: TestClient, route: str, text: str) -> Any:
@@ -79,7 +63,7 @@ def test_non_finite_prompt_and_lora_weights_are_422(client: TestClient, ctx: Ate
     refused(client.post("/sdapi/v1/txt2img", json={"prompt": prompt, **FAST}), *words)
     refused(client.post("/sdapi/v1/txt2img", json={"prompt": "x", "negative_prompt": prompt, **FAST}),
             "negative_prompt", *words)
-    with pytest.raises(ui_actions.UserError, match="finite"):
+    with pytest.raises(UserError, match="finite"):
         ui_actions.submit_form(ctx, "txt2img", {**FAST, "prompt": prompt})
 
 
@@ -108,7 +92,7 @@ def test_an_output_folder_that_is_a_file_is_refused(client: TestClient, ctx: Ate
         folder.write_text("now a file")
         body = {"prompt": "x", **FAST, "save_images": True}
         refused(client.post("/sdapi/v1/txt2img", json=body), str(folder), "is a file")
-        with pytest.raises(ui_actions.UserError, match="is a file"):
+        with pytest.raises(UserError, match="is a file"):
             ui_actions.generate_form(ctx, "txt2img", {**FAST, "prompt": "x", "save_images": True})
     finally:
         assert client.post("/sdapi/v1/options", json={"outdir_txt2img_samples": ""}).status_code == 200

@@ -20,26 +20,15 @@ import torch
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from pipelines.context import AppConfig, AtelierContext
+from pipelines.context import AtelierContext
 from pipelines.extras.rrdbnet import RRDBNet
-from webui.server import create_app
 
 FAST = {"prompt": "a fox", "width": 64, "height": 64, "steps": 2, "sampler_name": "Euler", "seed": 1}
 
 
-@pytest.fixture(scope="module")
-def ctx(tiny_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AtelierContext]:
-    context = AtelierContext(AppConfig(data_dir=tmp_path_factory.mktemp("inside-data"), models_dir=tiny_models_dir,
-                                       hash_in_background=False))
-    yield context
-    context.close()
-
-
-@pytest.fixture(scope="module")
-def client(ctx: AtelierContext) -> TestClient:
-    client = TestClient(create_app(ctx, api=True, webui=False))
+@pytest.fixture(scope="module", autouse=True)
+def model_loaded(client: TestClient) -> None:
     assert client.post("/sdapi/v1/txt2img", json=FAST).status_code == 200  # loads the model
-    return client
 
 
 class LayerWatch:

@@ -19,7 +19,7 @@ import anyio.to_thread
 import httpx
 import pytest
 
-from pipelines.context import AppConfig, AtelierContext
+from pipelines.context import AtelierContext
 from pipelines.diffusion.request import Txt2ImgRequest
 from pipelines.jobs import JobControl
 from webui.server import create_app
@@ -28,14 +28,6 @@ THREADS = 3  # the worker thread pool's size for this test (the default is 40: s
 WAITING = THREADS + 3
 HANG_GUARD_S = 120  # only to fail instead of hanging on the old code; never a speed threshold
 BODY = {"prompt": "a fox", "width": 64, "height": 64, "steps": 2, "sampler_name": "Euler", "seed": 1}
-
-
-@pytest.fixture(scope="module")
-def api_ctx(tiny_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AtelierContext]:
-    ctx = AtelierContext(AppConfig(data_dir=tmp_path_factory.mktemp("light-data"), models_dir=tiny_models_dir,
-                                   hash_in_background=False))
-    yield ctx
-    ctx.close()
 
 
 def _paused_generation(ctx: AtelierContext, gate: threading.Event, paused: threading.Event) -> Any:
@@ -66,19 +58,19 @@ async def _until(condition: Any, what: str) -> None:
         pytest.fail(f"never happened: {what}")
 
 
-def test_progress_interrupt_and_lists_answer_while_more_requests_than_threads_wait(api_ctx: AtelierContext) -> None:
-    app = create_app(api_ctx, api=True, webui=False)
+def test_progress_interrupt_and_lists_answer_while_more_requests_than_threads_wait(ctx: AtelierContext) -> None:
+    app = create_app(ctx, api=True, webui=False)
     gate, paused = threading.Event(), threading.Event()
 
     async def scenario() -> None:
         anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://atelier", timeout=None) as client:
-            held = _paused_generation(api_ctx, gate, paused)
+            held = _paused_generation(ctx, gate, paused)
             await _until(paused.is_set, "the held generation reached its first step")
             queued = [asyncio.create_task(client.post("/sdapi/v1/txt2img", json={**BODY, "seed": i}))
                       for i in range(WAITING)]
-            await _until(lambda: api_ctx.queue.waiting == WAITING,
+            await _until(lambda: ctx.queue.waiting == WAITING,
                          f"{WAITING} txt2img requests queued behind the held job ({THREADS} worker threads)")
 
             async def light(method: str, route: str) -> httpx.Response:

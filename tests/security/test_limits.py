@@ -18,24 +18,12 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from pipelines.context import AppConfig, AtelierContext
+from pipelines.context import AtelierContext
+from tests.security.answers import refused
 from webui import ui_actions
-from webui.server import create_app
+from webui.errors import UserError
 
 FAST = {"width": 64, "height": 64, "steps": 2, "sampler_name": "Euler", "seed": 1}
-
-
-@pytest.fixture(scope="module")
-def ctx(tiny_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AtelierContext]:
-    context = AtelierContext(AppConfig(data_dir=tmp_path_factory.mktemp("limits-data"), models_dir=tiny_models_dir,
-                                       hash_in_background=False))
-    yield context
-    context.close()
-
-
-@pytest.fixture(scope="module")
-def client(ctx: AtelierContext) -> TestClient:
-    return TestClient(create_app(ctx, api=True, webui=False))
 
 
 @pytest.fixture
@@ -50,15 +38,6 @@ def settings(ctx: AtelierContext) -> Iterator[Any]:
     yield change
     ctx.settings_store.update(before)
     ctx.apply_settings()
-
-
-def refused(response: Any, status: int, *words: str) -> str:
-    assert response.status_code == status, response.text
-    detail = response.json()["detail"]
-    assert "Traceback" not in response.text
-    for word in words:
-        assert word in detail, detail
-    return detail
 
 
 def png_b64(image: Image.Image) -> str:
@@ -150,9 +129,17 @@ def test_a_raised_limit_lets_the_same_request_through(client: TestClient, settin
 
 def test_the_ui_refuses_the_same_limits_with_a_notice(ctx: AtelierContext) -> None:
     form = {"prompt": "x", **FAST, "width": 4096, "height": 4096}
-    with pytest.raises(ui_actions.UserError, match="limit_output_megapixels"):
+    with pytest.raises(UserError, match="limit_output_megapixels"):
         ui_actions.submit_form(ctx, "txt2img", form)
-    with pytest.raises(ui_actions.UserError, match="limit_prompt_chars"):
+    with pytest.raises(UserError, match="limit_prompt_chars"):
         ui_actions.submit_form(ctx, "txt2img", {**form, "width": 64, "height": 64, "prompt": "z" * 1_000_000})
     assert ctx.queue.waiting == 0 and ctx.queue.current is None
     assert "limit_prompt_chars" in ui_actions.token_counter(ctx, "z" * 1_000_000)
+
+
+def test_the_ui_refuses_an_uploaded_image_over_the_pixel_limit(ctx: AtelierContext, client: TestClient,
+                                                               settings: Any) -> None:
+    settings(client, limit_input_megapixels=0.5)
+    form = {"prompt": "x", **FAST, "img2img_mode": "img2img", "init_image": Image.new("RGB", (1024, 1024), "red")}
+    with pytest.raises(UserError, match="limit_input_megapixels"):
+        ui_actions.submit_form(ctx, "img2img", form)
