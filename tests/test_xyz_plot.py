@@ -116,7 +116,7 @@ def test_malformed_values_raise_value_error_with_the_item(parse, text: str, mess
     (XyzAxis("Size", "64x64, 65x64"), XyzAxis(), r"X axis \(Size\).*multiple of 8"),
     (XyzAxis("Prompt S/R", "wolf, dog"), XyzAxis(), r"did not find 'wolf'"),
     (XyzAxis("Schedule type", "Karras, Sideways"), XyzAxis(), r"unknown schedule type 'Sideways'"),
-    (XyzAxis("Sampler", "Euler a"), XyzAxis("Schedule type", "Karras"), r"cell X=Euler a, Y=Schedule type: Karras"),
+    (XyzAxis("Sampler", "DEIS"), XyzAxis("Schedule type", "KL Optimal"), r"cell X=DEIS, Y=Schedule type: KL Optimal"),
     (XyzAxis("Hires upscaler", "Latent, Magic"), XyzAxis(), r"unknown hires upscaler 'Magic'"),
     (XyzAxis("Styles", "no-such-style"), XyzAxis(), r"unknown styles no-such-style"),
     (XyzAxis("Wobble", "1"), XyzAxis(), r"unknown or unsupported X/Y/Z plot axis type 'Wobble'"),

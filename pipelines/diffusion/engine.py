@@ -29,6 +29,8 @@ from pipelines.diffusion.request import (
     Txt2ImgRequest,
 )
 from pipelines.diffusion.result import FACE_RESTORATION, VERSION, GenerationResult
+from pipelines.diffusion.cfgpp import DDIMCFGPPScheduler
+from pipelines.diffusion.kscheduler import KDiffusionScheduler
 from pipelines.diffusion.samplers import make_scheduler, resolve_sampler
 from pipelines.diffusion.seeds import batch_noise, batch_seeds, resolve_seed, step_generators
 from pipelines.extras.upscalers import UpscalerCatalog
@@ -83,6 +85,18 @@ def partial_schedule(run_steps: int, strength: float, max_steps: int = 1000) -> 
     return length, strength
 
 
+def a1111_partial_steps(steps: int, strength: float, hires_steps: Optional[int] = None) -> tuple[int, int]:
+    """(schedule length, steps run from its end) as A1111's ``setup_img2img_steps``: img2img runs
+    ``int(strength · steps) + 1`` steps of a ``steps`` schedule; the hires pass runs exactly
+    ``hires_steps`` steps of an ``hires_steps / strength`` schedule (one step at strength 0)."""
+    strength = min(strength, 0.999)
+    if hires_steps is None:
+        return steps, min(steps, int(strength * steps) + 1)
+    if strength <= 0:
+        return hires_steps, 1
+    return max(hires_steps, int(hires_steps / strength)), hires_steps
+
+
 def schedule_steps(steps: int, strength: float) -> int:
     """The schedule length to give diffusers for img2img: it runs ``int(steps * strength)``
     steps and fails on zero, so a low strength gets a schedule long enough for one step."""
@@ -96,6 +110,11 @@ class _Progress:
                  previewer: Previewer = latents_to_preview) -> None:
         self.control, self.batch, self.arch, self.offset = control, batch, arch, 0
         self.previewer = previewer
+        self.cleanups: list[Callable[[], None]] = []  # UNet hooks a scheduler set for this batch
+
+    def close(self) -> None:
+        while self.cleanups:
+            self.cleanups.pop()()
 
     def __call__(self, pipe: Any, step: int, timestep: Any, kwargs: dict) -> dict:
         done = self.offset + step + 1
@@ -104,7 +123,8 @@ class _Progress:
         if latents is not None and latents.shape[1] >= 4 and self.control.wants_preview(done):
             preview = self.previewer(latents, self.arch)
         self.control.step(done, batch=self.batch, preview=preview)
-        if self.control.should_stop():
+        # DPM adaptive's loop is sized for a budget: stop once the sampler has finished
+        if self.control.should_stop() or getattr(pipe.scheduler, "finished", False):
             pipe._interrupt = True
         return kwargs
 
@@ -300,6 +320,8 @@ class GenerationEngine:
             except StoppedInside:  # interrupted inside a decode / upscale: this batch has no image
                 result.interrupted = True
                 break
+            finally:
+                progress.close()
             hashes = texts.ti_hashes()
             if hashes and req.extra.get("TI hashes") != hashes:
                 req = req.model_copy(update={"extra": {**req.extra, "TI hashes": hashes}})
@@ -371,7 +393,11 @@ class GenerationEngine:
         """Scheduler, conditioning (A1111 prompt syntax, swapped per step for prompt editing),
         CFG, per-image generators and the progress callback for one pipeline call."""
         spec, _ = resolve_sampler(req.sampler_name, req.scheduler)
-        pipe.scheduler = make_scheduler(req.sampler_name, req.scheduler, loaded.scheduler_config)
+        pipe.scheduler = make_scheduler(req.sampler_name, req.scheduler, loaded.scheduler_config,
+                                        is_sdxl=loaded.architecture.is_xl)
+        if isinstance(pipe.scheduler, DDIMCFGPPScheduler):
+            pipe.scheduler.cfg_scale = req.cfg_scale * texts.weight
+            progress.cleanups.append(pipe.scheduler.watch(pipe.unet))
         count = len(seeds)
         # A1111's prompt schedule counts model calls: second-order samplers make two per step.
         schedule_steps = req.steps * (2 if spec.a1111_options.get("second_order") else 1)
@@ -472,10 +498,25 @@ class GenerationEngine:
         hires_steps = req.hr_second_pass_steps or req.steps
         second = self._common_kwargs(loaded, req, seeds, progress, img2img, texts, hires_steps=hires_steps)
         strength = req.denoising_strength if req.denoising_strength is not None else HIRES_DEFAULT_DENOISING
-        # A1111 runs exactly the hires steps: ask diffusers for steps/strength in total
-        second["num_inference_steps"], strength = partial_schedule(hires_steps, strength)
+        strength = self._partial_steps(img2img, second, strength, steps=req.steps, hires_steps=hires_steps)
         progress.offset = req.steps
         return img2img(image=second_input, strength=strength, **second).images
+
+    @staticmethod
+    def _partial_steps(pipe: Any, kwargs: dict[str, Any], strength: float, *, steps: int,
+                       hires_steps: Optional[int] = None) -> float:
+        """Set ``num_inference_steps`` for a pass that starts from a partly noised image (img2img,
+        inpaint, hires fix) so it runs the steps A1111 runs; returns the strength to pass."""
+        scheduler = pipe.scheduler
+        if isinstance(scheduler, KDiffusionScheduler):
+            total, run = a1111_partial_steps(steps, strength, hires_steps)
+            kwargs["num_inference_steps"], strength = scheduler.pipeline_steps(scheduler.plan(total, run), strength)
+            return strength
+        if hires_steps is None:
+            kwargs["num_inference_steps"] = schedule_steps(steps, strength)
+            return strength
+        kwargs["num_inference_steps"], strength = partial_schedule(hires_steps, strength)
+        return strength
 
     def _decode(self, loaded: LoadedCheckpoint, latents: torch.Tensor) -> list[Image.Image]:
         pipe = loaded.pipeline("txt2img")
@@ -493,7 +534,7 @@ class GenerationEngine:
         if req.mask is None and not loaded.architecture.inpaint:
             pipe = loaded.pipeline("img2img")
             kwargs = self._common_kwargs(loaded, req, seeds, progress, pipe, texts)
-            kwargs["num_inference_steps"] = schedule_steps(req.steps, strength)
+            strength = self._partial_steps(pipe, kwargs, strength, steps=req.steps)
             image_input: Any = init
             if req.resize_mode is ResizeMode.LATENT_UPSCALE:
                 image_input = self._latent_resize(loaded, sources, req.width, req.height)
@@ -539,7 +580,7 @@ class GenerationEngine:
                                                           req.width, req.height)
         pipe = loaded.pipeline("inpaint")
         kwargs = self._common_kwargs(loaded, req, seeds, progress, pipe, texts)
-        kwargs["num_inference_steps"] = schedule_steps(req.steps, strength)
+        strength = self._partial_steps(pipe, kwargs, strength, steps=req.steps)
         out = pipe(image=work, mask_image=gen_mask, strength=strength, width=req.width, height=req.height,
                    **kwargs).images
         return [imgops.paste_back(orig, imgops.uncrop(orig, gen, box), mask) for orig, gen in zip(init, out)]

@@ -13,7 +13,10 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional
+
+if TYPE_CHECKING:
+    from pipelines.diffusion.ksampling import SamplerOptions
 
 AUTOMATIC = "Automatic"
 
@@ -68,17 +71,17 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
     ),
     ScheduleSpec(
         "polyexponential", "Polyexponential", default_rho=1.0,
-        note="diffusers has no polyexponential sigma schedule",
+        note="diffusers' own schedulers have no polyexponential sigmas",
     ),
     # linspace(t_max, t_min, n + 1)[:-1]: diffusers' "trailing" spacing (equal up to rounding).
     ScheduleSpec(
         "sgm_uniform", "SGM Uniform", aliases=("SGMUniform",), need_inner_model=True,
         config=MappingProxyType({"timestep_spacing": "trailing"}), kind="spacing",
     ),
-    ScheduleSpec("kl_optimal", "KL Optimal", note="diffusers has no KL-optimal sigma schedule"),
+    ScheduleSpec("kl_optimal", "KL Optimal", note="diffusers' own schedulers have no KL-optimal sigmas"),
     ScheduleSpec(
         "align_your_steps", "Align Your Steps",
-        note="Align Your Steps needs custom sigmas that diffusers schedulers cannot be configured for",
+        note="diffusers' own schedulers cannot be given Align Your Steps' sigmas",
     ),
     # ComfyUI's "simple": every (1000/n)-th sigma from the top, i.e. "trailing" spacing.
     ScheduleSpec(
@@ -103,7 +106,6 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
 )
 
 _SCHEDULES_BY_LABEL: Mapping[str, ScheduleSpec] = MappingProxyType({s.label: s for s in SCHEDULES})
-UNSUPPORTED_SCHEDULES: tuple[str, ...] = tuple(s.label for s in SCHEDULES if s.label != AUTOMATIC and s.config is None)
 
 # --------------------------------------------------------------------------------------------
 # Samplers
@@ -134,10 +136,12 @@ class SamplerSpec:
     a1111_options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     in_a1111: bool = True
     note: str = ""
+    kfunction: Optional[str] = None  # a k-diffusion sampler of ksampling: every schedule applies
 
     def supports(self, schedule: str) -> bool:
         """Whether ``schedule`` (a canonical label) can be honoured, or is ignored as in A1111."""
-        return schedule == AUTOMATIC or self.ignores_schedule or schedule in self.schedules
+        return (schedule == AUTOMATIC or self.ignores_schedule or self.kfunction is not None
+                or schedule in self.schedules)
 
 
 def _m(**kwargs: Any) -> Mapping[str, Any]:
@@ -148,70 +152,63 @@ _DPMPP = dict(algorithm_type="dpmsolver++", solver_order=2, solver_type="midpoin
               lower_order_final=True, euler_at_final=False, use_lu_lambdas=False, final_sigmas_type="zero")
 _DPMPP_SDE = {**_DPMPP, "algorithm_type": "sde-dpmsolver++"}
 _ALL = _SPACING | _SIGMAS
+_GAUSSIAN = "draws Gaussian noise per step where k-diffusion uses a Brownian tree"
 # A1111's timestep samplers build "every 1000//n-th timestep + 1" themselves.
 _TIMESTEP_SAMPLER = dict(timestep_spacing="leading", steps_offset=1)
 
+_K = "KDiffusionScheduler"  # pipelines.diffusion.kscheduler: any schedule, as in A1111
+
 SAMPLERS: tuple[SamplerSpec, ...] = (
-    SamplerSpec("DPM++ 2M", ("k_dpmpp_2m",), "DPMSolverMultistepScheduler", _m(**_DPMPP),
-                default_schedule="Karras", schedules=_ALL, a1111_options=_m(scheduler="karras")),
-    SamplerSpec("DPM++ SDE", ("k_dpmpp_sde",), "DPMSolverSDEScheduler",
-                default_schedule="Karras", schedules=_ALL, stochastic=True,
-                a1111_options=_m(scheduler="karras", second_order=True, brownian_noise=True)),
-    SamplerSpec("DPM++ 2M SDE", ("k_dpmpp_2m_sde",), "DPMSolverMultistepScheduler", _m(**_DPMPP_SDE),
-                default_schedule="Exponential", schedules=_ALL, stochastic=True,
-                a1111_options=_m(scheduler="exponential", brownian_noise=True),
-                note="diffusers draws Gaussian noise per step where k-diffusion uses a Brownian tree"),
-    SamplerSpec("DPM++ 2M SDE Heun", ("k_dpmpp_2m_sde_heun",), "DPMSolverMultistepScheduler",
-                _m(**{**_DPMPP_SDE, "solver_type": "heun"}),
-                default_schedule="Exponential", schedules=_ALL, stochastic=True,
-                a1111_options=_m(scheduler="exponential", brownian_noise=True, solver_type="heun"),
-                note="diffusers draws Gaussian noise per step where k-diffusion uses a Brownian tree"),
-    SamplerSpec("DPM++ 2S a", ("k_dpmpp_2s_a",), "DPMSolverSinglestepScheduler", _m(
-                    algorithm_type="dpmsolver++", solver_order=2, solver_type="midpoint",
-                    lower_order_final=True, final_sigmas_type="zero"),
-                default_schedule="Karras",
-                schedules=_SIGMAS | {"SGM Uniform", "Simple"},  # its fixed spacing is "trailing"
-                a1111_options=_m(scheduler="karras", uses_ensd=True, second_order=True),
-                note="approximation: diffusers has no ancestral single-step DPM++ (no per-step noise)"),
-    SamplerSpec("DPM++ 3M SDE", ("k_dpmpp_3m_sde",), "DPMSolverMultistepScheduler",
-                _m(**{**_DPMPP_SDE, "solver_order": 3}),
-                default_schedule="Exponential", schedules=_ALL, stochastic=True,
+    SamplerSpec("DPM++ 2M", ("k_dpmpp_2m",), _K, default_schedule="Karras", kfunction="dpmpp_2m",
+                a1111_options=_m(scheduler="karras")),
+    SamplerSpec("DPM++ SDE", ("k_dpmpp_sde",), _K, default_schedule="Karras", stochastic=True, kfunction="dpmpp_sde",
+                a1111_options=_m(scheduler="karras", second_order=True, brownian_noise=True),
+                note=_GAUSSIAN),
+    SamplerSpec("DPM++ 2M SDE", ("k_dpmpp_2m_sde",), _K, default_schedule="Exponential", stochastic=True,
+                kfunction="dpmpp_2m_sde", a1111_options=_m(scheduler="exponential", brownian_noise=True),
+                note=_GAUSSIAN),
+    SamplerSpec("DPM++ 2M SDE Heun", ("k_dpmpp_2m_sde_heun",), _K, default_schedule="Exponential", stochastic=True,
+                kfunction="dpmpp_2m_sde_heun",
+                a1111_options=_m(scheduler="exponential", brownian_noise=True, solver_type="heun"), note=_GAUSSIAN),
+    SamplerSpec("DPM++ 2S a", ("k_dpmpp_2s_a",), _K, default_schedule="Karras", stochastic=True,
+                kfunction="dpmpp_2s_ancestral", a1111_options=_m(scheduler="karras", uses_ensd=True, second_order=True)),
+    SamplerSpec("DPM++ 3M SDE", ("k_dpmpp_3m_sde",), _K, default_schedule="Exponential", stochastic=True,
+                kfunction="dpmpp_3m_sde",
                 a1111_options=_m(scheduler="exponential", discard_next_to_last_sigma=True, brownian_noise=True),
-                note="diffusers draws Gaussian noise per step and keeps the penultimate sigma"),
-    SamplerSpec("Euler a", ("k_euler_a", "k_euler_ancestral"), "EulerAncestralDiscreteScheduler",
-                schedules=_SPACING, stochastic=True, a1111_options=_m(uses_ensd=True),
-                note="diffusers' EulerAncestralDiscreteScheduler has no Karras/Exponential/Beta sigmas"),
-    SamplerSpec("Euler", ("k_euler",), "EulerDiscreteScheduler", _m(interpolation_type="linear"),
-                schedules=_ALL),
-    SamplerSpec("LMS", ("k_lms",), "LMSDiscreteScheduler", schedules=_ALL),
-    SamplerSpec("Heun", ("k_heun",), "HeunDiscreteScheduler", schedules=_ALL,
-                a1111_options=_m(second_order=True)),
-    SamplerSpec("DPM2", ("k_dpm_2",), "KDPM2DiscreteScheduler", default_schedule="Karras",
-                schedules=_ALL,
+                note=_GAUSSIAN),
+    SamplerSpec("Euler a", ("k_euler_a", "k_euler_ancestral"), _K, stochastic=True, kfunction="euler_ancestral",
+                a1111_options=_m(uses_ensd=True)),
+    SamplerSpec("Euler", ("k_euler",), _K, kfunction="euler"),
+    SamplerSpec("LMS", ("k_lms",), _K, kfunction="lms"),
+    SamplerSpec("Heun", ("k_heun",), _K, kfunction="heun", a1111_options=_m(second_order=True)),
+    SamplerSpec("DPM2", ("k_dpm_2",), _K, default_schedule="Karras", kfunction="dpm_2",
                 a1111_options=_m(scheduler="karras", discard_next_to_last_sigma=True, second_order=True)),
-    SamplerSpec("DPM2 a", ("k_dpm_2_a",), "KDPM2AncestralDiscreteScheduler", default_schedule="Karras",
-                schedules=_ALL, stochastic=True,
+    SamplerSpec("DPM2 a", ("k_dpm_2_a",), _K, default_schedule="Karras", stochastic=True, kfunction="dpm_2_ancestral",
                 a1111_options=_m(scheduler="karras", discard_next_to_last_sigma=True, uses_ensd=True,
                                  second_order=True)),
+    SamplerSpec("DPM fast", ("k_dpm_fast",), _K, stochastic=True, kfunction="dpm_fast",
+                a1111_options=_m(uses_ensd=True)),
+    SamplerSpec("DPM adaptive", ("k_dpm_ad",), _K, stochastic=True, kfunction="dpm_adaptive",
+                a1111_options=_m(uses_ensd=True),
+                note="makes as many model calls as its error control needs (progress counts up to a budget)"),
+    SamplerSpec("Restart", ("restart",), _K, default_schedule="Karras", stochastic=True, kfunction="restart",
+                a1111_options=_m(scheduler="karras", second_order=True)),
     SamplerSpec("DDIM", ("ddim",), "DDIMScheduler",
+                _m(clip_sample=False, set_alpha_to_one=False, **_TIMESTEP_SAMPLER), ignores_schedule=True),
+    SamplerSpec("DDIM CFG++", ("ddim_cfgpp",), "DDIMCFGPPScheduler",
                 _m(clip_sample=False, set_alpha_to_one=False, **_TIMESTEP_SAMPLER), ignores_schedule=True),
     SamplerSpec("PLMS", ("plms",), "PNDMScheduler",
                 _m(skip_prk_steps=True, set_alpha_to_one=False, **_TIMESTEP_SAMPLER), ignores_schedule=True),
     SamplerSpec("UniPC", ("unipc",), "UniPCMultistepScheduler",
-                # A1111 defaults: uni_pc_variant "bh1", uni_pc_order 3, lower order final.
-                _m(solver_type="bh1", solver_order=3, lower_order_final=True, predict_x0=True,
+                # A1111 defaults: uni_pc_variant "bh1", uni_pc_order 3, lower order final; diffusers'
+                # bh1 turns every image into NaNs (black), so its default bh2 stands in.
+                _m(solver_type="bh2", solver_order=3, lower_order_final=True, predict_x0=True,
                    **_TIMESTEP_SAMPLER), ignores_schedule=True),
-    SamplerSpec("LCM", ("k_lcm", "lcm"), "LCMScheduler", _m(clip_sample=False, set_alpha_to_one=False),
-                stochastic=True,
-                note="diffusers' LCM uses its own skipping timestep schedule, A1111's uses uniform sigmas"),
+    SamplerSpec("LCM", ("k_lcm", "lcm"), _K, stochastic=True, kfunction="lcm"),
     # Not in A1111; offered because diffusers has them.
     SamplerSpec("DEIS", ("deis",), "DEISMultistepScheduler", schedules=_ALL, in_a1111=False),
-    SamplerSpec("DDPM", ("ddpm",), "DDPMScheduler", _m(clip_sample=False), schedules=_SPACING,
-                stochastic=True, in_a1111=False),
+    SamplerSpec("DDPM", ("ddpm",), _K, stochastic=True, kfunction="ddpm", in_a1111=False),
 )
-
-# A1111 samplers Atelier cannot offer, named in error messages instead of "unknown".
-UNSUPPORTED_SAMPLERS: tuple[str, ...] = ("DPM fast", "DPM adaptive", "Restart", "DDIM CFG++")
 
 # Pre-1.9 names and aliases that carried the schedule in the sampler name.
 LEGACY_ALIASES: Mapping[str, tuple[str, str]] = MappingProxyType({
@@ -296,9 +293,6 @@ def sampler_names() -> list[str]:
 
 
 def _unknown_sampler_message(name: str) -> str:
-    if any(_fold(name) == _fold(u) for u in UNSUPPORTED_SAMPLERS):
-        return (f"Sampler {name!r} exists in A1111 but is not available in Atelier. "
-                f"Valid samplers: {', '.join(sampler_names())}")
     return f"Unknown sampler {name!r}. Valid samplers: {', '.join(sampler_names())}"
 
 
@@ -348,7 +342,7 @@ def effective_schedule(spec: SamplerSpec, schedule: str) -> str:
         return schedule
     if spec.default_schedule is not None:
         return spec.default_schedule
-    if spec.in_a1111 and spec.schedules:
+    if spec.kfunction is not None:
         return "Uniform"
     return AUTOMATIC
 
@@ -389,6 +383,10 @@ def normalize_sampler_and_schedule(
 
 
 def _scheduler_class(spec: SamplerSpec) -> type:
+    if spec.scheduler_class == "DDIMCFGPPScheduler":
+        from pipelines.diffusion.cfgpp import DDIMCFGPPScheduler
+
+        return DDIMCFGPPScheduler
     import diffusers
 
     return getattr(diffusers, spec.scheduler_class)
@@ -411,13 +409,25 @@ def scheduler_config(spec: SamplerSpec, schedule: str, base_config: Mapping[str,
     return {k: v for k, v in config.items() if k in accepted}
 
 
-def make_scheduler(sampler_name: str, schedule: Optional[str], base_config: Mapping[str, Any]) -> Any:
-    """A fresh diffusers scheduler for an A1111 sampler + schedule type.
+def make_scheduler(sampler_name: str, schedule: Optional[str], base_config: Mapping[str, Any], *,
+                   is_sdxl: bool = False, options: Optional["SamplerOptions"] = None) -> Any:
+    """A fresh scheduler for an A1111 sampler + schedule type: k-diffusion samplers run any
+    schedule through :class:`KDiffusionScheduler`, the others are diffusers schedulers.
 
     ``base_config`` is the checkpoint's scheduler_config.json (betas, num_train_timesteps,
     prediction_type, ...); its prediction_type is kept so v-prediction models stay correct.
+    ``is_sdxl`` picks Align Your Steps' table; ``options`` are eta / s_churn / s_noise ....
     """
     spec, label = resolve_sampler(sampler_name, schedule)
+    if spec.kfunction is not None:
+        from pipelines.diffusion.kscheduler import KDiffusionScheduler, KSamplerSetup
+        from pipelines.diffusion.ksampling import SamplerOptions
+
+        setup = KSamplerSetup(
+            function=spec.kfunction, schedule=_SCHEDULES_BY_LABEL[effective_schedule(spec, label)].name,
+            discard_penultimate=bool(spec.a1111_options.get("discard_next_to_last_sigma")), is_sdxl=is_sdxl,
+            options=options if options is not None else SamplerOptions())
+        return KDiffusionScheduler(setup, {k: base_config[k] for k in MODEL_CONFIG_KEYS if k in base_config})
     return _scheduler_class(spec)(**scheduler_config(spec, label, base_config))
 
 
@@ -431,8 +441,8 @@ def list_samplers() -> list[dict[str, Any]]:
     return [{"name": s.name, "aliases": list(s.aliases), "options": dict(s.a1111_options)} for s in SAMPLERS]
 
 
-def list_schedulers(*, include_unsupported: bool = False) -> list[dict[str, Any]]:
-    """Entries shaped like A1111's GET /sdapi/v1/schedulers (supported ones unless asked)."""
+def list_schedulers() -> list[dict[str, Any]]:
+    """Entries shaped like A1111's GET /sdapi/v1/schedulers (all twelve, A1111's order)."""
     return [
         {
             "name": s.name,
@@ -442,5 +452,4 @@ def list_schedulers(*, include_unsupported: bool = False) -> list[dict[str, Any]
             "need_inner_model": s.need_inner_model,
         }
         for s in SCHEDULES
-        if include_unsupported or s.label == AUTOMATIC or s.config is not None
     ]
