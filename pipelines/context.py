@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from pipelines.detect.library import DetectorLibrary
 from pipelines.device import DevicePolicy
-from pipelines.events import EventHub, ModelLoaded
+from pipelines.events import EventHub, JobStep, ModelLoaded
 from pipelines.diffusion.engine import GenerationEngine
 from pipelines.diffusion.alwayson import AlwaysOnRegistry
 from pipelines.diffusion.taesd import setting_previewer
 from pipelines.extras.upscalers import UpscalerCatalog
 from pipelines.faces.restoration import FaceRestoration
-from pipelines.jobs import JobQueue
+from pipelines.jobs import Job, JobQueue
 from pipelines.limits import Limits
 from pipelines.models.background_hash import BackgroundHasher
 from pipelines.models.cache import ModelCache
@@ -62,6 +62,11 @@ def quiet_libraries() -> None:
     diffusers_logging.disable_progress_bar()
     transformers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()
+
+
+def _step_event(job: Job) -> JobStep:
+    p = job.control.progress
+    return JobStep(job.id, job.kind, p.step, p.total_steps, p.batch, p.batch_count)
 
 
 @dataclass(frozen=True)
@@ -125,7 +130,7 @@ class AtelierContext:
             previewer=setting_previewer(lambda: self.settings.show_progress_type, config.models_dir, self.cache,
                                         self.policy),
             face_restoration=self.face_restoration, limits=lambda: Limits.from_settings(self.settings))
-        self.queue = JobQueue()
+        self.queue = JobQueue(on_step=lambda job: self.events.emit("job_step", _step_event(job)))
         self.detectors = DetectorLibrary(config.models_dir / "detectors", self.cache, self.policy)
         self.scripts = ScriptRegistry()
         if settings.sd_vae:

@@ -1,4 +1,4 @@
-"""Named callbacks the engine fires (app started, model loaded, image saved).
+"""Named callbacks the engine fires (app started, model loaded, image saved, job step).
 
 Extensions and built-in features subscribe here instead of patching engine code. A failing
 callback is logged with its owner and never breaks the generation that fired it.
@@ -14,8 +14,8 @@ from typing import Any, Callable, Literal, Optional
 
 log = logging.getLogger(__name__)
 
-EventName = Literal["app_started", "model_loaded", "image_saved"]
-EVENTS: tuple[EventName, ...] = ("app_started", "model_loaded", "image_saved")
+EventName = Literal["app_started", "model_loaded", "image_saved", "job_step"]
+EVENTS: tuple[EventName, ...] = ("app_started", "model_loaded", "image_saved", "job_step")
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,19 @@ class ImageSaved:
     path: Path
     kind: str
     infotext: Optional[str]
+
+
+@dataclass(frozen=True)
+class JobStep:
+    """A queued job reported progress (A1111's per-step callback): called on the job's own
+    thread, so a subscriber that blocks holds the job at this step."""
+
+    job_id: str
+    kind: str
+    step: int
+    total_steps: int
+    batch: int
+    batch_count: int
 
 
 @dataclass(frozen=True)

@@ -153,7 +153,10 @@ class Job:
 class JobQueue:
     """FIFO of jobs run one at a time on a worker thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_step: Optional[Callable[[Job], None]] = None) -> None:
+        """``on_step(job)`` runs on every progress report of every job (the context fires the
+        ``job_step`` event from it)."""
+        self._on_step = on_step
         self._queue: "queue.Queue[Optional[Job]]" = queue.Queue()
         self._jobs: dict[str, Job] = {}
         self._order = itertools.count()
@@ -168,6 +171,9 @@ class JobQueue:
         job = Job(id=uuid.uuid4().hex[:12], kind=kind, owner=owner, fn=fn)
         if self._closing:
             job.control.abort()  # the server is shutting down: cancelled before it starts
+        if self._on_step is not None:
+            on_step = self._on_step
+            job.control.listeners.append(lambda progress: on_step(job))
         with self._lock:
             self._jobs[job.id] = job
             self._pending.append(job)

@@ -25,6 +25,28 @@ import pytest  # noqa: E402
 if TYPE_CHECKING:
     from pipelines.context import AtelierContext
 
+BROWSER_TESTS = Path(__file__).resolve().parent / "browser"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--fast", action="store_true",
+                     help="the inner-loop tier: leave out e2e and slow tests (CONTRIBUTING: test tiers)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser tests are e2e as a whole; gpu tests skip without CUDA; ``--fast`` deselects
+    e2e and slow tests."""
+    cuda = torch.cuda.is_available()
+    for item in items:
+        if item.path.is_relative_to(BROWSER_TESTS):
+            item.add_marker(pytest.mark.e2e)
+        if not cuda and item.get_closest_marker("gpu"):
+            item.add_marker(pytest.mark.skip(reason="needs a CUDA device"))
+    if config.getoption("--fast"):
+        left_out = [i for i in items if i.get_closest_marker("e2e") or i.get_closest_marker("slow")]
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [i for i in items if not (i.get_closest_marker("e2e") or i.get_closest_marker("slow"))]
+
 
 @pytest.fixture(scope="session")
 def tiny_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

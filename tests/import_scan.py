@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
 PROJECT_PACKAGES = ("pipelines", "webui")
-EXTENSION_FOLDERS = ("extensions", "tests/extension_example")
+EXTENSION_FOLDERS = ("extensions", "tests/extension_example", "tests/gate_extension")
 # Top-level names that belong to this project: an extension may import none of them but
 # webui.extensions (its own modules it imports relatively).
 PROJECT_TOPS = frozenset({"pipelines", "webui", "extensions", "tests", "bench", "launch"})

@@ -12,7 +12,6 @@ import io
 import json
 import shutil
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional
@@ -24,6 +23,7 @@ from httpx import Response
 from PIL import Image, PngImagePlugin
 
 from pipelines.context import AppConfig, AtelierContext
+from tests.step_gate import WAIT_S, Gate
 from webui.cli import parse_args, public_flags
 from webui.server import create_app
 
@@ -282,16 +282,20 @@ def test_progress_when_idle_and_control_routes(api: Api) -> None:
 
 def test_interrupt_stops_a_running_job(api: Api) -> None:
     results: list[dict] = []
+    gate = Gate()
+    gate.arm(step=2)  # the job is held at step 2 of its first batch while we look and act
+    unsubscribe = api.ctx.events.subscribe("job_step", gate.on_step)
     worker = threading.Thread(target=lambda: results.append(api.generate(n_iter=20, steps=20)[1]))
     worker.start()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    try:
+        assert gate.wait(WAIT_S) is not None, "the job never reached step 2"
         progress = api.ok("GET", "progress")
-        if progress["state"]["sampling_step"] > 0:
-            break
-        time.sleep(0.01)
-    assert progress["state"]["job"] == "txt2img" and 0 < progress["progress"] < 1
-    api.ok("POST", "interrupt")
+        assert progress["state"]["job"] == "txt2img" and 0 < progress["progress"] < 1
+        assert progress["state"]["sampling_step"] == 2
+        api.ok("POST", "interrupt")
+    finally:
+        gate.release()
+        unsubscribe()
     worker.join(30)
     assert results and results[0]["interrupted"] and len(results[0]["all_seeds"]) < 20
 

@@ -76,6 +76,7 @@ def test_detect_without_a_detector_says_faces_were_not_scored(make_context, tmp_
     assert response.status_code == 501 and "no deepfake detector" in response.json()["detail"]
 
 
+@pytest.mark.e2e  # video encoding and decoding
 def test_detect_video_job_reports_tracks_and_timeline(client: TestClient, detect_ctx: Any, tmp_path: Path) -> None:
     clip = _face_clip(tmp_path / "face.mp4", True)
     response = client.post("/atelier/v1/detect-video", data={"sampling": "per second", "rate": "3"},

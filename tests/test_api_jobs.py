@@ -82,6 +82,7 @@ def wait_done(client: TestClient, job_id: str, timeout: float = 60) -> dict:
     raise AssertionError(f"job {job_id} still running")
 
 
+@pytest.mark.e2e  # video encoding and decoding
 def test_swap_video_upload_poll_and_download(env: Any, clip: Path) -> None:
     client, ctx, _ = env
     response = upload(client, clip.read_bytes(), target="all", name="")
@@ -136,6 +137,7 @@ def test_any_queue_job_can_be_polled_and_its_file_fetched(env: Any, tmp_path: Pa
     assert missing.status_code == 404 and "no job 'nope'" in missing.json()["detail"]
 
 
+@pytest.mark.e2e  # video encoding and decoding
 def test_cancel_only_reaches_the_callers_own_jobs(env: Any, clip: Path) -> None:
     client, ctx, gate = env
     gate.release.clear()
@@ -163,6 +165,7 @@ def test_cancel_only_reaches_the_callers_own_jobs(env: Any, clip: Path) -> None:
     assert shared.done.wait(20) and shared.state.value == "cancelled"
 
 
+@pytest.mark.e2e  # video encoding and decoding
 def test_bad_uploads_answer_4xx_with_a_message(env: Any, clip: Path) -> None:
     client, ctx, _ = env
     cases = [

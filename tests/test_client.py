@@ -12,15 +12,17 @@ import base64
 import io
 import json
 import threading
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 from PIL import Image
 
+from tests.step_gate import EXTENSIONS_DIR, RemoteGate
 from tests.test_api import b64png, noise_image
 from tests.test_server import Server, running_server
+
+pytestmark = pytest.mark.e2e  # one real launch.py server process
 
 USER, PASSWORD = "client", "pa:ss w0rd"
 AUTH = {"Authorization": "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}
@@ -72,7 +74,8 @@ INFO_KEYS = {"prompt", "all_prompts", "negative_prompt", "all_negative_prompts",
 @pytest.fixture(scope="module")
 def server(tiny_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with running_server(tmp_path_factory.mktemp("client"), tiny_models_dir, "--nowebui",
-                        "--api-auth", f"{USER}:{PASSWORD}", headers=AUTH) as running:
+                        "--api-auth", f"{USER}:{PASSWORD}", "--extensions-dir", str(EXTENSIONS_DIR),
+                        headers=AUTH) as running:
         call(running, "POST", "options", {"sd_model_checkpoint": title(running, MAIN)})
         yield running
 
@@ -185,14 +188,18 @@ def test_progress_interrupt_and_skip(server: Server) -> None:
     idle = call(server, "GET", "progress")
     assert idle["progress"] == 0 and idle["state"]["job_count"] == 0
     results: list[dict] = []
+    gate = RemoteGate(server.json)
+    gate.arm(step=2)  # the job is held at step 2 of its first batch while we look and act
     worker = threading.Thread(target=lambda: results.append(generate(server, n_iter=30, steps=10)[1]))
     worker.start()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and call(server, "GET", "progress")["state"]["sampling_step"] == 0:
-        time.sleep(0.02)
-    busy = call(server, "GET", "progress")
-    assert busy["state"]["job"] == "txt2img" and 0 < busy["progress"] < 1
-    assert call(server, "POST", "skip") is None and call(server, "POST", "interrupt") == {}
+    try:
+        assert gate.wait()["step"] == 2
+        busy = call(server, "GET", "progress")
+        assert busy["state"]["job"] == "txt2img" and 0 < busy["progress"] < 1
+        assert busy["state"]["sampling_step"] == 2
+        assert call(server, "POST", "skip") is None and call(server, "POST", "interrupt") == {}
+    finally:
+        gate.release()
     worker.join(60)
     assert results and results[0]["interrupted"] and len(results[0]["all_seeds"]) < 30
 

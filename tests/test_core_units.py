@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -88,11 +87,7 @@ def test_only_the_owner_can_interrupt() -> None:
 
     def work(control):
         started.set()
-        for _ in range(200):
-            if control.interrupted.is_set():
-                return "interrupted"
-            time.sleep(0.01)
-        return "finished"
+        return "interrupted" if control.interrupted.wait(30) else "finished"
 
     job = queue.submit("t", work, owner="alice")
     started.wait(5)
@@ -105,11 +100,11 @@ def test_only_the_owner_can_interrupt() -> None:
 
 def test_queue_position_counts_jobs_ahead() -> None:
     queue = JobQueue()
-    gate = threading.Event()
-    first = queue.submit("t", lambda c: gate.wait(5))
+    gate, running = threading.Event(), threading.Event()
+    first = queue.submit("t", lambda c: running.set() or gate.wait(5))
     second = queue.submit("t", lambda c: None)
     third = queue.submit("t", lambda c: None)
-    time.sleep(0.05)
+    assert running.wait(5)  # the first job is on the worker, the others wait behind it
     assert queue.position(first) == 0
     assert queue.position(third) == queue.position(second) + 1 == 2
     gate.set()

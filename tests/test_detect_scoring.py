@@ -90,6 +90,7 @@ def _clip(path: Path) -> Path:
                        make_frame=lambda i: np.full((64, 96, 3), (i * 9) % 256, np.uint8))
 
 
+@pytest.mark.e2e  # video encoding and decoding
 def test_video_scored_per_track_with_timeline(detector, tmp_path: Path) -> None:
     clip = _clip(tmp_path / "clip.mp4")
 
@@ -107,6 +108,7 @@ def test_video_scored_per_track_with_timeline(detector, tmp_path: Path) -> None:
     assert flagged.frames_sampled == 4 and len(flagged.segments) == 1 and flagged.to_json()["fake"] is True
 
 
+@pytest.mark.e2e  # video encoding and decoding
 def test_video_without_faces_is_a_clear_error(detector, tmp_path: Path) -> None:
     clip = _clip(tmp_path / "empty.mp4")
     with pytest.raises(ValueError, match="no face found in 6 sampled frame"):

@@ -57,6 +57,7 @@ def _face_clip(path: Path, with_face: bool) -> Path:
     return write_video(path, frames=12, fps=12, size=(400, 300), audio_codec=None, make_frame=frame)
 
 
+@pytest.mark.e2e  # video encoding and decoding
 def test_video_scan_job_writes_timeline_and_tracks(ctx, tmp_path: Path) -> None:
     job = actions.start_video_scan(ctx, str(_face_clip(tmp_path / "face.mp4", True)), None, "per second", 3)
     timeline, text, rows, report = actions.video_outputs(job)
@@ -65,6 +66,7 @@ def test_video_scan_job_writes_timeline_and_tracks(ctx, tmp_path: Path) -> None:
     assert 0 <= report["tracks"][0]["confident"] <= 1 and "Flagged segments:" in text
 
 
+@pytest.mark.e2e  # video encoding and decoding
 def test_video_scan_bad_input(ctx, tmp_path: Path) -> None:
     with pytest.raises(UserError, match="Upload a video"):
         actions.start_video_scan(ctx, None, None, "per second", 2)

@@ -192,6 +192,7 @@ def test_public_listening_forbids_changes_unless_allowed(tmp_path: Path, bare_re
     assert folder_name("https://github.com/someone/sd-webui-thing.git") == "sd-webui-thing"
 
 
+@pytest.mark.e2e  # a real launch.py server process
 def test_real_server_serves_the_extension_route_tab_and_reports_broken_ones(
         tmp_path: Path, tiny_models_dir: Path, roots: tuple) -> None:
     root = roots[0]

@@ -19,7 +19,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
+import pytest
 from PIL import Image
+
+pytestmark = pytest.mark.e2e  # real launch.py server processes
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 60.0

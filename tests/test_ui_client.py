@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from pipelines.outputs import read_infotext
 from tests.test_server import running_server
+
+pytestmark = pytest.mark.e2e  # a real launch.py server process
 
 
 def _optional_images(client, endpoint: str) -> dict[str, None]:

@@ -13,6 +13,8 @@ from tests.video_factory import BLUE, H, RED, W, SquareSwapper, crossing, draw, 
 from webui import ui_faces_video_actions as actions
 from webui.errors import UserError
 
+pytestmark = pytest.mark.e2e  # video encoding and decoding
+
 
 @pytest.fixture
 def ctx(make_context: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:

@@ -11,6 +11,8 @@ from pipelines.fileio import atomic_open
 from pipelines.media.video import VideoError, VideoWriter, even_size, probe, read_frames
 from tests.video_factory import probe_streams, write_video
 
+pytestmark = pytest.mark.e2e  # video encoding and decoding
+
 AAC_FRAME = 1024 / 44100  # one AAC frame: the most an audio duration may differ by
 
 

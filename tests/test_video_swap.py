@@ -22,6 +22,8 @@ from pipelines.media.video import read_frames
 from pipelines.outputs import OutputWriter
 from tests.video_factory import BLUE, H, RED, W, SquareSwapper, crossing, draw, green_at, probe_streams, write_video
 
+pytestmark = pytest.mark.e2e  # video encoding and decoding
+
 
 @pytest.fixture
 def clip(tmp_path: Path) -> Path:

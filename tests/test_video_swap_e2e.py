@@ -20,6 +20,8 @@ from pipelines.media.video import read_frames
 from tests.video_factory import probe_streams, write_video
 from webui.server import create_app
 
+pytestmark = pytest.mark.e2e  # video encoding and decoding
+
 W, H, FACE, FRAMES = 256, 160, 128, 12
 
 

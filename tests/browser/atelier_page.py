@@ -99,6 +99,19 @@ class AtelierPage:
         for name, value in numbers.items():
             self.set_number(f"{kind}_{name}", value)
 
+    @contextmanager
+    def answered(self) -> Iterator[None]:
+        """Wait until the server has answered the button handler the block triggers (Interrupt and
+        Skip run outside the queue), so a held job is released only once its flag is set."""
+        with self.page.expect_response(lambda r: r.request.method == "POST" and "/run/" in r.url,
+                                       timeout=TIMEOUT_MS):
+            yield
+
+    def press(self, elem_id: str) -> None:
+        """Click an unqueued button (``txt2img_interrupt``…) and wait for the server's answer."""
+        with self.answered():
+            self.page.locator(f"#{elem_id}").click()
+
     def start(self, kind: str, prompt: str, **numbers: float) -> None:
         """:meth:`fill_form`, then click Generate."""
         self.fill_form(kind, prompt, **numbers)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from tests.browser.atelier_page import AtelierPage
 
+from tests.step_gate import EXTENSIONS_DIR, RemoteGate
 from tests.test_server import Server, running_server
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -62,11 +63,20 @@ def browser() -> Iterator["Browser"]:
 
 @pytest.fixture(scope="package")
 def server(tiny_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One UI + API server for the browser tests (each test uses its own prompts and seeds)."""
+    """One UI + API server for the browser tests (each test uses its own prompts and seeds),
+    with the step_gate test extension (tests/step_gate.py) to hold a job at a chosen step."""
     root = tmp_path_factory.mktemp("browser-server")
     write_settings(root / "data", sd_model_checkpoint="tiny-sd1")
-    with running_server(root, tiny_models_dir) as running:
+    with running_server(root, tiny_models_dir, "--extensions-dir", str(EXTENSIONS_DIR)) as running:
         yield running
+
+
+@pytest.fixture
+def gate(server: Server) -> Iterator[RemoteGate]:
+    """The server's step gate; whatever a test left held is released at its end."""
+    remote = RemoteGate(server.json)
+    yield remote
+    remote.release()
 
 
 def write_settings(data_dir: Path, **settings: object) -> None:

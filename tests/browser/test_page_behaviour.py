@@ -9,20 +9,25 @@ from playwright.sync_api import Browser, expect
 
 from tests.browser.atelier_page import TIMEOUT_MS, AtelierPage
 from tests.browser.conftest import ARTIFACTS
+from tests.step_gate import RemoteGate
 from tests.test_server import Server
 
 PHONE = {"width": 390, "height": 844}
 
 
-def test_ctrl_enter_generates_and_escape_interrupts(atelier: AtelierPage) -> None:
+def test_ctrl_enter_generates_and_escape_interrupts(atelier: AtelierPage, gate: RemoteGate) -> None:
     atelier.fill_form("txt2img", "a quiet lake", seed=21, steps=3, width=64, height=64)
     atelier.page.locator("#txt2img_prompt textarea").press("Control+Enter")
     assert "Seed: 21," in atelier.wait_result("txt2img", "a quiet lake")
 
     atelier.fill_form("txt2img", "an endless lake", seed=22, steps=40, n_iter=20)
+    gate.arm(step=3)
     atelier.page.locator("#txt2img_prompt textarea").press("Control+Enter")
+    gate.wait()  # held at step 3 of the first batch until Esc has landed
     expect(atelier.progress("txt2img")).to_contain_text("step", timeout=TIMEOUT_MS)
-    atelier.page.keyboard.press("Escape")
+    with atelier.answered():
+        atelier.page.keyboard.press("Escape")
+    gate.release()
     expect(atelier.info("txt2img")).to_contain_text("interrupted", timeout=TIMEOUT_MS)
     assert len(atelier.captions("txt2img")) < 20
 

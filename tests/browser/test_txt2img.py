@@ -12,6 +12,7 @@ from playwright.sync_api import Browser, expect
 
 from tests.browser.atelier_page import TIMEOUT_MS, AtelierPage
 from tests.browser.saved import saved_for_prompt, saved_images, saved_with_prompt, seed_of
+from tests.step_gate import RemoteGate
 from tests.test_server import Server
 
 SMALL = dict(steps=3, width=64, height=64)
@@ -44,14 +45,19 @@ def test_png_info_reads_back_the_generated_infotext(atelier: AtelierPage, server
 
 
 def test_a_long_job_shows_progress_and_a_live_preview_and_interrupt_ends_it_early(atelier: AtelierPage,
-                                                                                 server: Server) -> None:
+                                                                                 server: Server,
+                                                                                 gate: RemoteGate) -> None:
     before = len(saved_images(server))
+    gate.arm(step=6)  # held at step 6 of the first batch, after the step-5 live preview
     atelier.start("txt2img", "a very long night", seed=5, steps=40, n_iter=20, width=64, height=64)
+    assert gate.wait()["step"] == 6
     expect(atelier.progress("txt2img")).to_contain_text(re.compile(r"step \d+/40 batch \d+/20"), timeout=TIMEOUT_MS)
+    expect(atelier.progress("txt2img")).to_contain_text("step 6/40 batch 1/20", timeout=TIMEOUT_MS)
     # a preview every 5 steps (the default live preview period) replaces the gallery while it runs
     expect(atelier.page.locator("#txt2img_gallery .caption-label", has_text="preview")).to_be_visible(
         timeout=TIMEOUT_MS)
-    atelier.page.locator("#txt2img_interrupt").click()
+    atelier.press("txt2img_interrupt")
+    gate.release()
 
     expect(atelier.info("txt2img")).to_contain_text("interrupted", timeout=TIMEOUT_MS)
     made = len(saved_images(server)) - before
@@ -63,12 +69,17 @@ def test_a_long_job_shows_progress_and_a_live_preview_and_interrupt_ends_it_earl
     expect(atelier.gallery_images("txt2img")).to_have_count(1)
 
 
-def test_skip_cuts_the_current_batch_short_and_the_job_goes_on(atelier: AtelierPage, server: Server) -> None:
+def test_skip_cuts_the_current_batch_short_and_the_job_goes_on(atelier: AtelierPage, server: Server,
+                                                                gate: RemoteGate) -> None:
     atelier.generate("txt2img", "a dawn", seed=300, steps=80, n_iter=1, width=64, height=64)
+    gate.arm(step=10)
     atelier.start("txt2img", "a dawn", n_iter=2)
-    # Skip early in the first batch (before step 60 of 80), so it cannot land after that batch ended
+    # Skip while the first batch is held at step 10 of 80, so it cannot land after that batch ended
+    held = gate.wait()
+    assert (held["step"], held["batch"]) == (10, 0)
     expect(atelier.progress("txt2img")).to_contain_text(re.compile(r"step [1-5]?\d/80 batch 1/2"), timeout=TIMEOUT_MS)
-    atelier.page.locator("#txt2img_skip").click()
+    atelier.press("txt2img_skip")
+    gate.release()
 
     expect(atelier.progress("txt2img")).to_have_text("", timeout=TIMEOUT_MS)  # cleared when the job ends
     assert "interrupted" not in atelier.info("txt2img").inner_text()
@@ -79,17 +90,24 @@ def test_skip_cuts_the_current_batch_short_and_the_job_goes_on(atelier: AtelierP
 
 
 def test_two_sessions_see_only_their_own_images_and_interrupt_only_their_own_job(browser: Browser,
-                                                                                server: Server) -> None:
+                                                                                server: Server,
+                                                                                gate: RemoteGate) -> None:
     with AtelierPage.open(browser, server.base_url) as a, AtelierPage.open(browser, server.base_url) as b:
+        gate.arm(step=2)
         a.start("txt2img", "session a castle", seed=100, steps=40, n_iter=20, width=64, height=64)
+        held_a = gate.wait()  # A's job is held at step 2, so B's must queue behind it
         expect(a.progress("txt2img")).to_contain_text("step", timeout=TIMEOUT_MS)
         b.start("txt2img", "session b forest", seed=200, steps=40, n_iter=4, width=64, height=64)
         expect(b.progress("txt2img")).to_contain_text("In queue", timeout=TIMEOUT_MS)
 
-        a.page.locator("#txt2img_interrupt").click()
+        a.press("txt2img_interrupt")
+        gate.arm(step=2, not_job=held_a["job"])  # next: hold B's job while A presses Interrupt again
+        gate.release()
         expect(a.info("txt2img")).to_contain_text("interrupted", timeout=TIMEOUT_MS)
+        assert gate.wait()["job"] != held_a["job"]
         expect(b.progress("txt2img")).to_contain_text("step", timeout=TIMEOUT_MS)
-        a.page.locator("#txt2img_interrupt").click()  # A has nothing running now: B must go on
+        a.press("txt2img_interrupt")  # A has nothing running now: B, held mid-batch, must go on
+        gate.release()
 
         infotext_b = b.wait_result("txt2img", "session b forest")
         assert "interrupted" not in b.info("txt2img").inner_text()

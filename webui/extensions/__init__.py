@@ -7,7 +7,7 @@ and may change without notice. The API is versioned by :data:`API_VERSION`.
 """
 
 from pipelines.diffusion.alwayson import AlwaysOnScript, ImageInfo
-from pipelines.events import AppStarted, ImageSaved, ModelLoaded
+from pipelines.events import AppStarted, ImageSaved, JobStep, ModelLoaded
 from pipelines.faces.swap import METHODS as SWAP_METHODS
 from pipelines.faces.swap import PreparedSource, SwapOptions, Targets, parse_targets
 from pipelines.outputs import PostprocessInfo
@@ -21,6 +21,6 @@ __all__ = [
     "API_VERSION", "AlwaysOnScript", "AppStarted", "Extension", "ImageInfo", "ImageSaved", "ModelLoaded",
     "PostprocessInfo", "ScriptArg", "ScriptCall", "SelectableScript",
     # API 2
-    "FaceTools", "ImageDecodeError", "PreparedSource", "SWAP_METHODS", "SwapOptions", "Targets", "decode_image",
+    "FaceTools", "ImageDecodeError", "JobStep", "PreparedSource", "SWAP_METHODS", "SwapOptions", "Targets", "decode_image",
     "list_axis_types", "parse_targets", "run_builtin_script",
 ]

@@ -16,7 +16,7 @@ from PIL import Image
 
 from pipelines.diffusion.alwayson import AlwaysOnScript
 from pipelines.diffusion.result import GenerationResult
-from pipelines.events import AppStarted, ImageSaved, ModelLoaded
+from pipelines.events import AppStarted, ImageSaved, JobStep, ModelLoaded
 from pipelines.faces.swap import PreparedSource, SwapOptions
 from pipelines.outputs import Postprocessor
 from pipelines.scripts import axis_choices, run_script
@@ -29,7 +29,8 @@ one newer than this is refused with a message, older ones keep working.
 
 - 1: tabs, routes, scripts, post-processors, callbacks.
 - 2: ``ext.faces`` (:class:`FaceTools`), ``ext.pixel_upscalers()``, ``ext.axis_choices()``,
-  :func:`run_builtin_script` and the face-swap / image-decoding names of ``webui.extensions``.
+  ``ext.on_job_step()``, :func:`run_builtin_script` and the face-swap / image-decoding names
+  of ``webui.extensions``.
 """
 
 TabBuilder = Callable[[], None]
@@ -114,6 +115,11 @@ class Extension:
 
     def on_image_saved(self, fn: Callable[[ImageSaved], None]) -> None:
         self.registered.callbacks.append(("image_saved", fn))
+
+    def on_job_step(self, fn: Callable[[JobStep], None]) -> None:
+        """``fn(JobStep)`` on every progress report of every queued job, on the job's own
+        thread (API 2; like A1111's per-step callback). Keep it quick: the job waits for it."""
+        self.registered.callbacks.append(("job_step", fn))
 
     @property
     def faces(self) -> FaceTools:
