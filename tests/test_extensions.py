@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -299,3 +300,32 @@ def test_example_script_through_the_api_is_listed_described_and_runs(roots: tupl
         assert image.convert("RGB").getpixel((1, 1))[0] > 230  # the post-processed pixels are returned
     bad = client.post("/sdapi/v1/txt2img", json={**body, "script_args": [40]})
     assert bad.status_code == 422 and "between 1 and 8" in bad.text
+
+
+def test_on_job_step_runs_on_the_job_thread_and_can_hold_it(tmp_path: Path, host_ctx) -> None:
+    """ext.on_job_step (API 2) through the step_gate test extension: a generation is held at
+    step 3 of its first batch, seen there by /progress, and finishes once released."""
+    from fastapi.testclient import TestClient
+
+    from tests.step_gate import EXTENSIONS_DIR
+    from webui.server import create_app
+
+    root = tmp_path / "extensions"
+    shutil.copytree(EXTENSIONS_DIR, root)
+    host = make_host(root, tmp_path / "data", host_ctx)
+    assert [(r.name, r.status) for r in host.records] == [("step_gate", "loaded")]
+    client = TestClient(create_app(host.ctx, api=True, webui=False, extensions=host))
+    assert client.post("/ext/step_gate/arm", json={"step": 3}).status_code == 200
+    answers: list = []
+    body = {"prompt": "a held hut", "steps": 5, "width": 64, "height": 64, "seed": 5}
+    worker = threading.Thread(target=lambda: answers.append(client.post("/sdapi/v1/txt2img", json=body)))
+    worker.start()
+    try:
+        held = client.get("/ext/step_gate/wait", params={"timeout": 60}).json()
+        assert (held["kind"], held["step"], held["batch"]) == ("txt2img", 3, 0)
+        assert client.get("/sdapi/v1/progress").json()["state"]["sampling_step"] == 3
+    finally:
+        client.post("/ext/step_gate/release")
+    worker.join(60)
+    assert answers and answers[0].status_code == 200, answers
+    assert "Steps: 5," in json.loads(answers[0].json()["info"])["infotexts"][0]
