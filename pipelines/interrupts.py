@@ -40,9 +40,10 @@ def stop_inside(control: Optional[JobControl], *entries: Optional[torch.nn.Modul
             seen["interrupts"] = control.interrupts
             check(_module, _args, seen)
 
-        def check(_module: torch.nn.Module, _args: object, seen: dict = seen) -> None:
+        def check(_module: torch.nn.Module, _args: object, seen: dict = seen,
+                  name: str = type(entry).__name__) -> None:
             if control.aborted.is_set() or control.interrupts > seen["interrupts"]:
-                raise StoppedInside("interrupted during " + type(entry).__name__)
+                raise StoppedInside("interrupted during " + name)
 
         handles.append(entry.register_forward_pre_hook(begin))
         handles += [m.register_forward_pre_hook(check) for m in entry.modules() if m is not entry]

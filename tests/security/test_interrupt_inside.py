@@ -12,8 +12,7 @@ from __future__ import annotations
 import base64
 import io
 import json
-from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 import torch

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import anyio.to_thread
 import httpx

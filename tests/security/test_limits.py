@@ -11,7 +11,6 @@ import base64
 import io
 import struct
 import zlib
-from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
