@@ -79,6 +79,11 @@ class Settings(BaseModel):
         }
         return {key: Path(value).expanduser() for key, value in named.items() if value.strip()}
 
+    def preview_every(self) -> int:
+        """Steps between live previews of any job, UI or API (0: none), as A1111's
+        ``live_previews_enable`` + ``show_progress_every_n_steps``."""
+        return self.show_progress_every_n_steps if self.live_previews_enable else 0
+
 
 class SettingsStore:
     """Loads, validates, updates and atomically saves :class:`Settings`."""

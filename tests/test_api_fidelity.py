@@ -124,3 +124,28 @@ def test_sampler_runs_txt2img_img2img_and_hires(client: httpx.Client, sampler: s
     assert unpng(hires["images"][0]).size == (96, 96)
     img2img = ok(client, "img2img", {**fields, "init_images": [b64png(noise_image())], "denoising_strength": 0.6})
     assert unpng(img2img["images"][0]).size == (64, 64)
+
+
+# -- 3. live previews for API jobs -------------------------------------------------------------
+def test_progress_carries_the_live_preview_of_an_api_job(client: httpx.Client, live_ctx: AtelierContext) -> None:
+    import threading
+
+    assert client.post("/sdapi/v1/options", json={"live_previews_enable": True,
+                                                  "show_progress_every_n_steps": 1}).status_code == 200
+    done: list[httpx.Response] = []
+    worker = threading.Thread(target=lambda: done.append(httpx.post(
+        f"{client.base_url}/sdapi/v1/txt2img", json={**FAST, "steps": 150}, timeout=300)))
+    worker.start()
+    previews, skipped = [], []
+    while worker.is_alive():
+        progress = client.get("/sdapi/v1/progress", params={"skip_current_image": "false"}).json()
+        if progress["current_image"]:
+            previews.append(unpng(progress["current_image"]))
+            skipped.append(client.get("/sdapi/v1/progress", params={"skip_current_image": "true"}).json())
+            client.post("/sdapi/v1/interrupt")
+            break
+    worker.join()
+    assert done and done[0].status_code == 200
+    assert previews and previews[0].size[0] > 0, "an API job never showed a live preview"
+    assert skipped[0]["current_image"] is None
+    assert client.post("/sdapi/v1/options", json={"live_previews_enable": False}).status_code == 200

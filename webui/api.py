@@ -237,6 +237,7 @@ async def _generate(ctx: AtelierContext, kind: str, prepared: _Prepared) -> Gene
     manager = ctx.manager
 
     def job(control: Any) -> GenerationResult:
+        control.preview_every = ctx.settings.preview_every()  # /progress's current_image, as for UI jobs
         previous_model, previous_vae = manager.current, manager.vae_choice
         if overrides.vae is not None:
             manager.set_vae(overrides.vae)

@@ -43,7 +43,7 @@ def start(ctx: AtelierContext, kind: str, request: Any, owner: Optional[str],
         raise UserError(user_message(exc)) from exc
     run = runner or ctx.engine.generate
     job = ctx.queue.submit(kind, lambda control: run(request, control), owner=owner)
-    job.control.preview_every = ctx.settings.show_progress_every_n_steps if ctx.settings.live_previews_enable else 0
+    job.control.preview_every = ctx.settings.preview_every()
     return job
 
 
