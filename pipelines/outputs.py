@@ -158,9 +158,11 @@ class OutputWriter:
         Extras tab keeps the input's name, as A1111); ``sources`` are hashed into its record."""
         return self._write(self.folder(kind), _slug(name) or kind, self.stamp(image, kind, infotext, sources), metadata)
 
-    def save_grid(self, image: Image.Image, kind: str, infotext: Optional[str], label: str = "grid") -> Path:
-        """Save a script's grid as ``<kind>-grids/<date>/NNNNN-<label>.ext`` (A1111's grid folder)."""
-        return self._write(self.grid_folder(kind), label, self.stamp(image, f"{kind}-grid", infotext), None)
+    def save_grid(self, image: Image.Image, kind: str, infotext: Optional[str], label: str = "grid",
+                  stamped: Optional[Stamped] = None) -> Path:
+        """Save a grid as ``<kind>-grids/<date>/NNNNN-<label>.ext`` (A1111's grid folder);
+        ``stamped``: the grid as already marked for returning it, saved as it is."""
+        return self._write(self.grid_folder(kind), label, stamped or self.stamp(image, f"{kind}-grid", infotext), None)
 
     def labeled_folder(self, folder: str) -> Path:
         """Where non-generated outputs (face swaps, ...) go: ``<folder>/<date>/``."""

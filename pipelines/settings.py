@@ -36,6 +36,8 @@ class Settings(BaseModel):
     outdir_save: str = Field("", description="Empty: <outputs>/saved (the Save button under the gallery)")
     send_seed: bool = True
     send_size: bool = True
+    return_grid: bool = Field(True, description="Show the grid of a batch first among its images")
+    grid_save: bool = Field(True, description="Always save the grid of a batch (txt2img-grids / img2img-grids)")
     live_previews_enable: bool = True
     show_progress_every_n_steps: int = Field(5, ge=0, le=100)
     show_progress_type: Literal["Approx cheap", "TAESD"] = Field(

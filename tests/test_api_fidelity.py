@@ -149,3 +149,41 @@ def test_progress_carries_the_live_preview_of_an_api_job(client: httpx.Client, l
     assert previews and previews[0].size[0] > 0, "an API job never showed a live preview"
     assert skipped[0]["current_image"] is None
     assert client.post("/sdapi/v1/options", json={"live_previews_enable": False}).status_code == 200
+
+
+# -- 4. the grid of a batch --------------------------------------------------------------------
+def _grids(ctx: AtelierContext, kind: str) -> list[Path]:
+    return sorted((ctx.outputs_dir / f"{kind}-grids").glob("*/*.png"))
+
+
+def test_batch_grid_comes_first_and_is_saved_as_a1111(client: httpx.Client, live_ctx: AtelierContext) -> None:
+    from tests.test_api import b64png, noise_image
+
+    options = client.get("/sdapi/v1/options").json()
+    assert options["return_grid"] is True and options["grid_save"] is True  # A1111's defaults
+    body = ok(client, "txt2img", {**FAST, "batch_size": 3, "save_images": True})
+    info = json.loads(body["info"])
+    grid, *images = [unpng(data) for data in body["images"]]
+    assert grid.size == (128, 128) and [im.size for im in images] == [(64, 64)] * 3  # round(sqrt(3)) = 2 rows
+    assert info["index_of_first_image"] == 1 and len(info["infotexts"]) == 4 and len(info["all_seeds"]) == 3
+    assert grid.info["parameters"] == info["infotexts"][0] == info["infotexts"][1]
+    assert np_equal(grid.crop((64, 0, 128, 64)), images[1])
+    saved = _grids(live_ctx, "txt2img")
+    assert len(saved) == 1 and saved[0].name.endswith("-grid.png")
+
+    plain = ok(client, "txt2img", {**FAST, "batch_size": 2})  # save_images false: no grid, as A1111's API
+    assert len(plain["images"]) == 2 and json.loads(plain["info"])["index_of_first_image"] == 0
+
+    client.post("/sdapi/v1/options", json={"return_grid": False})
+    try:
+        body = ok(client, "img2img", {**FAST, "batch_size": 2, "save_images": True,
+                                      "init_images": [b64png(noise_image())]})
+        assert len(body["images"]) == 2 and len(_grids(live_ctx, "img2img")) == 1
+        single = ok(client, "txt2img", {**FAST, "save_images": True})  # one image: no grid
+        assert len(single["images"]) == 1 and len(_grids(live_ctx, "txt2img")) == 1
+    finally:
+        client.post("/sdapi/v1/options", json={"return_grid": True})
+
+
+def np_equal(a: Any, b: Any) -> bool:
+    return a.convert("RGB").tobytes() == b.convert("RGB").tobytes()

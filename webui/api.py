@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipelines.context import AtelierContext
 from pipelines.diffusion import samplers
+from pipelines.diffusion.batch_grid import add_batch_grid
 from pipelines.diffusion.engine import GenerationResult
 from pipelines.diffusion.infotext import parse_infotext
 from pipelines.diffusion.request import GenerationRequest, Img2ImgRequest, Txt2ImgRequest
@@ -230,7 +231,8 @@ async def _generate(ctx: AtelierContext, kind: str, prepared: _Prepared) -> Gene
     so no other request (API or UI) ever runs on a one-request override."""
     body, request, overrides = prepared.body, prepared.request, prepared.overrides
     run: Callable[[Any, Any], GenerationResult]
-    if body.script_name and body.script_name.strip().lower() not in ("", "none"):
+    scripted = bool(body.script_name and body.script_name.strip().lower() not in ("", "none"))
+    if scripted:
         run = ctx.scripts.prepare(ctx.engine, body.script_name, list(body.script_args or []), kind)
     else:
         run = ctx.engine.generate
@@ -242,7 +244,12 @@ async def _generate(ctx: AtelierContext, kind: str, prepared: _Prepared) -> Gene
         if overrides.vae is not None:
             manager.set_vae(overrides.vae)
         try:
-            return run(request, control)  # type: ignore[arg-type]
+            result = run(request, control)  # type: ignore[arg-type]
+            if not scripted and request.save_images:  # A1111: do_not_save_grid = not save_images
+                settings = ctx.settings
+                add_batch_grid(result, ctx.writer, kind, return_grid=settings.return_grid,
+                               grid_save=settings.grid_save)
+            return result
         finally:
             if overrides.restore:
                 _restore(ctx, previous_model if overrides.model_overridden else None, previous_vae)

@@ -36,6 +36,7 @@ class GenerationResult:
     vae_name: Optional[str] = None
     interrupted: bool = False
     seconds: float = 0.0
+    grid_count: int = 0  # grids before the images (A1111's index_of_first_image)
 
     def info(self) -> dict[str, Any]:
         """A1111's ``info`` object (the API returns it JSON-encoded)."""
@@ -66,7 +67,7 @@ class GenerationResult:
             "seed_resize_from_h": req.seed_resize_from_h,
             "denoising_strength": req.denoising_strength,
             "extra_generation_params": dict(req.extra),
-            "index_of_first_image": 0,
+            "index_of_first_image": self.grid_count,
             "infotexts": self.infotexts,
             "styles": req.styles,
             "job_timestamp": time.strftime("%Y%m%d%H%M%S"),

@@ -84,7 +84,6 @@ class ScriptResult(GenerationResult):
 
     prompts: list[str] = field(default_factory=list)
     negative_prompts: list[str] = field(default_factory=list)
-    grid_count: int = 0
     grid_paths: list[Path] = field(default_factory=list)
     cells: list[GenerationResult] = field(default_factory=list)
 
