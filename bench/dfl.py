@@ -74,6 +74,7 @@ def main() -> int:
     parser.add_argument("--d-mask-dims", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--no-random-warp", action="store_true", help="learn plain reconstruction (faster start)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, default=None)
@@ -110,7 +111,7 @@ def main() -> int:
     folder = work / "models" / "dfl" / "bench"
     config, _ = prepare_config(folder, resolution=args.resolution, ae_dims=args.ae_dims, e_dims=args.e_dims,
                                d_dims=args.d_dims, d_mask_dims=args.d_mask_dims, batch_size=args.batch_size,
-                               lr=args.lr)
+                               lr=args.lr, random_warp=not args.no_random_warp)
     trainer = Trainer(ws, folder, config, False, torch.device(args.device),
                       TrainOptions(save_minutes=1e9, preview_every=0, log_every=10))
     control, deadline = JobControl(), time.monotonic() + args.minutes * 60

@@ -35,7 +35,7 @@ class SwapBody(BaseModel):
     target_image: str
     source_face_index: int = Field(0, ge=0)
     target_face_indices: Union[list[int], Literal["all"]] = Field(default_factory=lambda: [0])
-    method: Literal["auto", "inswapper", "classic"] = "auto"
+    method: str = Field("auto", description="auto, inswapper, classic or 'trained model: <name>' (models/dfl)")
     restore: Optional[str] = Field(None, description="restorer file in models/facerestore, e.g. GFPGANv1.4.onnx")
     restore_weight: float = Field(1.0, ge=0.0, le=1.0)
     reference_image: Optional[str] = None
@@ -72,11 +72,14 @@ def faces_router(ctx: AtelierContext) -> APIRouter:
         return {"faces": [face_json(f) for f in faces], "detector": ctx.faces.backend().name}
 
     def swap_inputs(body: SwapBody) -> tuple[Any, Image.Image, Optional[Image.Image]]:
-        if (body.source_image is None) == (body.face_model is None):
-            raise ValueError("give exactly one of source_image or face_model")
+        if body.source_image is not None and body.face_model is not None:
+            raise ValueError("give exactly one of source_image or face_model, not both")
+        if body.source_image is None and body.face_model is None and ctx.faces.needs_source(body.method):
+            raise ValueError("give exactly one of source_image or face_model (a 'trained model: <name>' method "
+                             "needs neither)")
         budget = ctx.engine.limits.input_budget()
         source = (decode_image(body.source_image, "source_image", budget) if body.source_image is not None
-                  else ctx.faces.load_face_model(body.face_model))
+                  else ctx.faces.load_face_model(body.face_model) if body.face_model is not None else None)
         target = decode_image(body.target_image, "target_image", budget)
         reference = decode_image(body.reference_image, "reference_image", budget) if body.reference_image else None
         return source, target, reference

@@ -107,17 +107,20 @@ def jobs_router(ctx: AtelierContext) -> APIRouter:
     def faces_swap_video(
         owner: str = Depends(caller),
         video: UploadFile = File(..., description="mp4, webm, mov or gif"),
-        source_image: UploadFile = File(..., description="image with the face to put in the video"),
+        source_image: Optional[UploadFile] = File(None, description="image with the face to put in the video "
+                                                  "(not needed with a 'trained model: <name>' method)"),
         reference_image: Optional[UploadFile] = File(None, description="swap only people who look like this face"),
         source_face_index: int = Form(0),
         target: str = Form("0", description="face index on the first frame with faces, or 'all'"),
         reference_max_distance: float = Form(DEFAULT_THRESHOLD),
         face_order: str = Form("left-right"),
-        method: str = Form("auto", description="auto, inswapper or classic"),
+        method: str = Form("auto", description="auto, inswapper, classic or 'trained model: <name>'"),
         name: str = Form("", description="output label (default: the video's file name)"),
     ) -> dict:
         """Queue a face swap over a video; poll ``GET /atelier/v1/jobs/{job_id}``."""
         source = _image(source_image, "source_image")
+        if source is None and ctx.faces.needs_source(method):
+            raise ApiError(422, "source_image: required unless the method is a 'trained model: <name>'")
         reference = _image(reference_image, "reference_image")
         path = store_upload(video, ctx.config.data_dir / "uploads", ctx.settings.faces_video_max_mb)
         try:

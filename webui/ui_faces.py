@@ -11,7 +11,7 @@ from pipelines.context import AtelierContext
 from pipelines.faces.classic import BLENDS
 from pipelines.faces.masks import MaskOptions
 from pipelines.faces.order import ORDERS
-from pipelines.faces.swap import DEFAULT_THRESHOLD, METHODS
+from pipelines.faces.swap import DEFAULT_THRESHOLD
 from webui import ui_faces_actions as actions
 from webui.ui_common import user_error
 from webui.ui_faces_video import faces_video_section
@@ -42,7 +42,8 @@ def faces_tab(ctx: AtelierContext) -> dict[str, gr.components.Component]:
                                      label="or saved face model", elem_id="faces_face_model")
             source_index = gr.Number(0, precision=0, minimum=0, label="Source face #")
             target_indices = gr.Textbox("0", label="Target faces (e.g. 0, 2 or all)")
-            method = gr.Radio(list(METHODS), value="auto", label="Method")
+            method = gr.Dropdown(ctx.faces.swap_methods(), value="auto", label="Method", elem_id="faces_method",
+                                 info="a trained model (models/dfl) holds its source person: no source face needed")
         with gr.Accordion("Which faces", open=False):
             with gr.Row():
                 reference = gr.Image(label="Reference face (swap only this person)", type="pil", format="png")
@@ -58,6 +59,7 @@ def faces_tab(ctx: AtelierContext) -> dict[str, gr.components.Component]:
                 restore = gr.Dropdown(actions.restorer_choices(ctx), value=actions.NO_FACE_MODEL,
                                       label="Restore faces (models/facerestore)")
                 restore_weight = gr.Slider(0.0, 1.0, 1.0, step=0.05, label="Restore weight")
+        method.focus(lambda: gr.update(choices=ctx.faces.swap_methods()), outputs=method, queue=False)
         swap = gr.Button("Swap", variant="primary", elem_id="faces_swap")
         info = gr.Textbox(label="Info", interactive=False, elem_id="faces_info")
         swap.click(user_error()(functools.partial(actions.swap_image, ctx)),

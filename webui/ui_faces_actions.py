@@ -62,10 +62,11 @@ def swap_image(ctx: AtelierContext, source: Optional[Image.Image], face_model: s
     if target is None:
         raise UserError("Upload a target image.")
     use_model = face_model and face_model != NO_FACE_MODEL
-    if source is None and not use_model:
-        raise UserError("Upload a source face image or pick a saved face model.")
+    if source is None and not use_model and ctx.faces.needs_source(method):
+        raise UserError("Upload a source face image or pick a saved face model (a trained model method needs "
+                        "neither).")
     try:
-        src = ctx.faces.load_face_model(face_model) if use_model else source
+        src = ctx.faces.load_face_model(face_model) if use_model and ctx.faces.needs_source(method) else source
         mask = MaskOptions(erosion=erosion, blur=blur, opacity=opacity)
         result = ctx.queue.run("faces-swap", lambda control: ctx.faces.swap(
             src, target, int(source_index), parse_indices(target_indices), method, reference=reference, save=True,

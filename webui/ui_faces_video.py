@@ -27,8 +27,9 @@ def faces_video_section(ctx: AtelierContext) -> None:
                                     info="Number on the first frame with faces (0 = first), or 'all'")
                 source_index = gr.Number(0, precision=0, minimum=0, label="Source face number",
                                          elem_id="faces_video_source_index")
-                method = gr.Dropdown(["auto", "inswapper", "classic"], value="auto", label="Method",
-                                     elem_id="faces_video_method")
+                method = gr.Dropdown(ctx.faces.swap_methods(), value="auto", label="Method",
+                                     elem_id="faces_video_method",
+                                     info="a trained model (models/dfl) needs no source face")
                 order = gr.Dropdown(list(ORDERS), value="left-right", label="Face order",
                                     elem_id="faces_video_order")
                 with gr.Accordion("Reference face (swap only this person)", open=False):
@@ -65,6 +66,7 @@ def faces_video_section(ctx: AtelierContext) -> None:
     def stop(current: str, request: gr.Request = None) -> str:
         return actions.cancel(ctx, current, owner(request))
 
+    method.focus(lambda: gr.update(choices=ctx.faces.swap_methods()), outputs=method, queue=False)
     start.click(run, [video, source, target, source_index, method, order, reference, distance],
                 [result, saved, progress, job_id], concurrency_limit=None)
     cancel.click(stop, job_id, progress, queue=False)

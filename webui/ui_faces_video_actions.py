@@ -37,8 +37,8 @@ def start(ctx: AtelierContext, video: Optional[str], source: Optional[Image.Imag
     """Queue the swap of ``source``'s face into the ``video`` file."""
     if not video:
         raise UserError("Upload a video to swap faces in.")
-    if source is None:
-        raise UserError("Add a source image with the face to use.")
+    if source is None and ctx.faces.needs_source(method):
+        raise UserError("Add a source image with the face to use (or pick a trained model as the method).")
     try:
         request = VideoSwapRequest(video=Path(video), target=parse_target(target),
                                    source_face_index=int(source_face_index or 0), method=method,

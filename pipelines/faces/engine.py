@@ -78,10 +78,35 @@ class FaceEngine:
         return order_faces(faces, order)
 
     # -- swapping -------------------------------------------------------------------------------
+    def swap_methods(self) -> list[str]:
+        """Every method a user can pick: the built-in ones, then ``trained model: <name>`` per model of models/dfl."""
+        from pipelines.dfl.faces_method import trained_methods
+
+        return [*METHODS, *trained_methods(self.layout.models_dir)]
+
+    @staticmethod
+    def needs_source(method: str) -> bool:
+        """False for a trained model (it holds the source person), True for every other method."""
+        from pipelines.dfl.faces_method import trained_name
+
+        return trained_name(method) is None
+
+    def _trained(self, name: str) -> Any:
+        """The trained model's swapper, loaded once into the shared model cache."""
+        from pipelines.dfl.faces_method import load_swapper, weights_file
+
+        return self.models.get("dfl", weights_file(self.layout.models_dir, name),
+                               lambda path: load_swapper(path, self.policy.device))
+
     def resolve_method(self, method: str) -> str:
         """``auto``: inswapper when its file and an insightface pack exist, else classic."""
+        from pipelines.dfl.faces_method import trained_name
+
+        if trained_name(method):
+            self._trained(trained_name(method))
+            return method
         if method not in METHODS:
-            raise FaceError(f"unknown swap method {method!r}; use one of {', '.join(METHODS)}")
+            raise FaceError(f"unknown swap method {method!r}; use one of {', '.join(self.swap_methods())}")
         if method == "auto":
             return "inswapper" if self.layout.inswapper() and self.layout.pack() else "classic"
         if method == "inswapper":
@@ -89,10 +114,20 @@ class FaceEngine:
             self.layout.require_pack()
         return method
 
-    def prepare_source(self, source: Union[ImageLike, FaceModel], face_index: int = 0,
+    def prepare_source(self, source: Union[ImageLike, FaceModel, None], face_index: int = 0,
                        method: str = "auto") -> PreparedSource:
-        """Detect and embed the source once; the result swaps into any number of images or frames."""
+        """Detect and embed the source once; the result swaps into any number of images or frames.
+
+        A ``trained model: <name>`` method holds its source person: ``source`` is not used (may be None).
+        """
+        from pipelines.dfl.faces_method import trained_name
+
         resolved = self.resolve_method(method)
+        if trained_name(resolved):
+            name = trained_name(resolved)
+            return PreparedSource("trained", f"trained model {name}", trained=self._trained(name))
+        if source is None:
+            raise FaceError(f"The {resolved} method needs a source picture (or a saved face model).")
         if isinstance(source, FaceModel):
             if resolved != "inswapper":
                 raise FaceError(f"Face model {source.name!r} holds an identity, not pixels: it needs the inswapper "
@@ -160,6 +195,10 @@ class FaceEngine:
         return SwapResult(Image.fromarray(out), ", ".join(parts), source.method, chosen, faces)
 
     def _swap_one(self, rgb: np.ndarray, face: DetectedFace, source: PreparedSource, options: SwapOptions) -> np.ndarray:
+        if source.method == "trained":
+            from pipelines.dfl.faces_method import swap_face
+
+            return swap_face(source.trained, rgb, self._landmarks68(rgb, face), options.mask)
         if source.method == "inswapper":
             swapper = InswapperModel(self.layout.require_inswapper(), self.models)
             patch, matrix = swapper.swap_crop(rgb, face, source.identity)
@@ -168,7 +207,7 @@ class FaceEngine:
         return classic_swap(source.rgb, source.landmarks68, rgb, self._landmarks68(rgb, face), options.mask,
                             options.blend)
 
-    def swap(self, source: Union[ImageLike, FaceModel], target: ImageLike, source_face_index: int = 0,
+    def swap(self, source: Union[ImageLike, FaceModel, None], target: ImageLike, source_face_index: int = 0,
              target_face_indices: Targets = (0,), method: str = "auto",
              reference: Union[ImageLike, FaceModel, None] = None, save: bool = False, **options: Any) -> SwapResult:
         """One swap from images (or a saved face model); ``options`` are :class:`SwapOptions` fields."""

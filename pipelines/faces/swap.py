@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Optional, Sequence, Union
+from typing import Any, Literal, Optional, Sequence, Union
 
 import numpy as np
 from PIL import Image
@@ -40,7 +40,7 @@ class SwapOptions:
 class PreparedSource:
     """A source identity, ready to swap into any number of images without re-detecting it."""
 
-    method: Literal["inswapper", "classic"]
+    method: Literal["inswapper", "classic", "trained"]
     label: str
     identity: Optional[np.ndarray] = None
     """ArcFace embedding (inswapper)."""
@@ -48,6 +48,8 @@ class PreparedSource:
     landmarks68: Optional[np.ndarray] = None
     """Source pixels and 68 landmarks (classic)."""
     embedding_model: Optional[str] = None
+    trained: Any = None
+    """A trained face model's swapper (``trained model: <name>``; it holds the source person)."""
 
 
 @dataclass

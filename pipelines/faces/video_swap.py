@@ -62,7 +62,7 @@ class VideoSwapRequest(BaseModel):
     reference_max_distance: float = Field(
         DEFAULT_THRESHOLD, gt=0, le=2, description="With a reference face: swap the people within this identity distance")
     face_order: FaceOrder = "left-right"
-    method: Literal["auto", "inswapper", "classic"] = "auto"
+    method: str = Field("auto", description="auto, inswapper, classic or 'trained model: <name>' (models/dfl)")
     name: str = Field("", description="Output file label; the video's name when empty")
 
 
@@ -203,7 +203,8 @@ class _EngineSwapper:
     """The Faces engine seen as a :class:`FrameSwapper`: the source face is prepared once, and
     each frame is swapped on the faces the tracker chose (no second detection)."""
 
-    def __init__(self, engine: "FaceEngine", source: Image.Image, request: VideoSwapRequest, embed: bool) -> None:
+    def __init__(self, engine: "FaceEngine", source: Optional[Image.Image], request: VideoSwapRequest,
+                 embed: bool) -> None:
         self._engine, self._embed = engine, embed
         self._prepared = engine.prepare_source(source, request.source_face_index, method=request.method)
         self._options = SwapOptions(target_faces="all", order=request.face_order)
@@ -217,7 +218,7 @@ class _EngineSwapper:
         return np.asarray(result.image)
 
 
-def engine_swapper(ctx: "AtelierContext", source: Image.Image, request: VideoSwapRequest,
+def engine_swapper(ctx: "AtelierContext", source: Optional[Image.Image], request: VideoSwapRequest,
                    with_reference: bool = False) -> FrameSwapper:
     """The per-frame swapper for ``request``; raises the engine's message when the source has no face.
 
@@ -236,7 +237,7 @@ def provenance_marker(writer: OutputWriter, sources: Sequence[Source]) -> Option
     return lambda rgb: np.asarray(mark_image(Image.fromarray(rgb), record))
 
 
-def start_video_swap(ctx: "AtelierContext", request: VideoSwapRequest, source: Image.Image, *,
+def start_video_swap(ctx: "AtelierContext", request: VideoSwapRequest, source: Optional[Image.Image], *,
                      reference: Optional[Image.Image] = None, owner: Optional[str] = None,
                      discard_video: bool = False) -> Job:
     """Check what a person can fix right away, then queue the swap.
@@ -248,7 +249,7 @@ def start_video_swap(ctx: "AtelierContext", request: VideoSwapRequest, source: I
     check_video(request.video)
     swapper = engine_swapper(ctx, source, request, with_reference=reference is not None)
     identity = ctx.faces.reference_embedding(reference) if reference is not None else None
-    mark = provenance_marker(ctx.writer, [source] + ([reference] if reference is not None else []))
+    mark = provenance_marker(ctx.writer, [image for image in (source, reference) if image is not None])
 
     def job(control: JobControl) -> VideoSwapResult:
         try:

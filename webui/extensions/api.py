@@ -67,7 +67,16 @@ class FaceTools:
         """ValueError naming the folder when restorer ``name`` is not installed."""
         self._ctx.faces.layout.require_restorer(name)
 
-    def prepare_source(self, image: Image.Image, face_index: int = 0, method: str = "auto") -> PreparedSource:
+    def swap_methods(self) -> list[str]:
+        """Method names to offer: auto, inswapper, classic, then ``trained model: <name>`` per trained model."""
+        return self._ctx.faces.swap_methods()
+
+    def needs_source(self, method: str) -> bool:
+        """False for a trained model: it holds the source person, no picture is needed."""
+        return self._ctx.faces.needs_source(method)
+
+    def prepare_source(self, image: Optional[Image.Image], face_index: int = 0,
+                       method: str = "auto") -> PreparedSource:
         """Detect and embed the source face once (ValueError: no such face / method)."""
         return self._ctx.faces.prepare_source(image, face_index, method)
 

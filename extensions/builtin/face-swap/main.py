@@ -50,7 +50,8 @@ CACHED_SOURCES = 4
 class SwapArgs:
     """The positional arguments, checked and decoded."""
 
-    source: Image.Image
+    source: Optional[Image.Image]
+    """None for a trained model method (the model holds the source person)."""
     digest: str
     face_index: int
     targets: Targets
@@ -94,18 +95,19 @@ class FaceSwap(AlwaysOnScript):
         if len(args) > len(self.args):
             raise ValueError(f"face swap takes at most {len(self.args)} arguments, got {len(args)}")
         values = [*args, *(arg.value for arg in self.args[len(args):])]
-        source = _source_image(values[0])
-        face_index = _number(values[1], "source face index", int)
         method = str(values[3] or "auto")
-        if method not in METHODS:
-            raise ValueError(f"face swap: unknown method {method!r}; use one of {', '.join(METHODS)}")
+        methods = self.faces.swap_methods()
+        if method not in methods:
+            raise ValueError(f"face swap: unknown method {method!r}; use one of {', '.join(methods)}")
+        source = _source_image(values[0]) if self.faces.needs_source(method) else None
+        face_index = _number(values[1], "source face index", int)
         restore = None if str(values[4] or NONE) in (NONE, "none", "") else str(values[4])
         if restore is not None:
             self.faces.require_restorer(restore)
         weight = _number(values[5], "restore visibility", float)
         if not 0.0 <= weight <= 1.0:
             raise ValueError(f"face swap: restore visibility must be between 0 and 1, got {weight}")
-        digest = hashlib.sha256(source.tobytes()).hexdigest()
+        digest = hashlib.sha256(source.tobytes()).hexdigest() if source is not None else ""
         return SwapArgs(source, digest, face_index, parse_targets(str(values[2])), method, restore, weight)
 
     def prepared(self, parsed: SwapArgs) -> PreparedSource:
@@ -151,8 +153,9 @@ def face_swap_controls(kind: str, faces: FaceTools) -> list[Any]:
         with gr.Column():
             face_index = gr.Number(0, label="Source face index", precision=0, minimum=0)
             targets = gr.Textbox("0", label="Target face indices", placeholder="0  ·  0,2  ·  all")
-            method = gr.Dropdown(list(METHODS), value="auto", label="Method",
-                                 info="auto: inswapper when its files are in models/insightface, else classic")
+            method = gr.Dropdown(faces.swap_methods(), value="auto", label="Method",
+                                 info="auto: inswapper when its files are in models/insightface, else classic; "
+                                      "a trained model (models/dfl) needs no source picture")
     with gr.Row():
         restore = gr.Dropdown([NONE, *faces.restorers()], value=NONE, label="Restore face")
         weight = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="Restore visibility")
