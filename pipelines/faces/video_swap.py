@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Callable, Literal, Optional, Protocol, Sequenc
 
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, field_validator
 
-from pipelines.faces.swap import DEFAULT_THRESHOLD, SwapOptions, distance
+from pipelines.faces.swap import DEFAULT_THRESHOLD, METHODS, SwapOptions, distance
 from pipelines.faces.tracking import FaceTracker
 from pipelines.faces.types import DetectedFace, FaceOrder
 from pipelines.jobs import Job, JobControl, JobInterrupted
@@ -64,6 +64,15 @@ class VideoSwapRequest(BaseModel):
     face_order: FaceOrder = "left-right"
     method: str = Field("auto", description="auto, inswapper, classic or 'trained model: <name>' (models/dfl)")
     name: str = Field("", description="Output file label; the video's name when empty")
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, value: str) -> str:
+        from pipelines.dfl.faces_method import trained_name
+
+        if value in METHODS or trained_name(value):
+            return value
+        raise ValueError(f"method {value!r}: use one of {', '.join(METHODS)} or 'trained model: <name>'")
 
 
 @dataclass(frozen=True)
