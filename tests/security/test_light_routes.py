@@ -11,6 +11,7 @@ paused, and ``asyncio.wait_for`` turns that hang into a failure.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from typing import Any
 
@@ -96,6 +97,9 @@ def test_progress_interrupt_and_lists_answer_while_more_requests_than_threads_wa
             held.wait(HANG_GUARD_S)
 
     try:
-        asyncio.run(scenario())
+        # a fresh thread for the loop: the browser tests' session-wide Playwright (sync API)
+        # keeps an event loop running in the main thread, where asyncio.run refuses to start
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, scenario()).result()
     finally:
         gate.set()
