@@ -1,171 +1,114 @@
 #!/usr/bin/env python
-"""How well the provenance marks survive, how often they fire on unmarked images, what they cost.
+"""How well the provenance marks survive sharing, how often they fire on clean pictures, what they cost.
 
-* Marked set: every corpus image of at least 256×256 pixels, marked with ``apply_marks``
-  (SDXL-compatible DWT-DCT mark + Atelier's luminance DWT-SVD mark, as every output is).
-* Transforms: none, JPEG q90 / q75 / q50, resize 0.5× and back up, resize 0.5× kept small,
-  crop 10% (5% off each side), PNG re-save through RGBA (what screenshot tools do to pixels),
-  screenshot-like paste at an offset into a larger canvas.
-* Unmarked set (false positives): images that ship in wheels (scikit-image's data images,
-  insightface's sample photos) plus synthetic ones (gradients, noise, flat, stripes, shapes);
-  read as they are and after JPEG q75.
-* Cost: apply_marks / each mark / reading, best of N, at 512² and 1024².
+* Marked set: every wheel-shipped photo of at least 256×256 pixels (scikit-image, insightface,
+  matplotlib), marked with ``apply_marks`` as every image output is (Atelier's tiled mark +
+  the SDXL-compatible one); the previous Atelier mark (version 1) is written on a copy too,
+  for comparison.
+* Transforms (``tests/sharing.py``): brightness ±2 levels / ±10%, contrast ±10%, a 10% crop,
+  0.5× downscale kept small, screenshot-like 1.25× rescale pasted at an offset, JPEG q75/q50,
+  h264 (libx264 crf 23, yuv420p, through PyAV).
+* Video: 720p frames (photos resized to 1280×720) marked as video frames are (no SDXL mark by
+  default) and read back after h264.
+* Clean set (false positives): ``--clean`` random crops (160–512 px) of those photos and of
+  LFW mosaics, each through a random sharing transform; the version-2 reader's z and verdict.
+* Cost: marking and reading at 512², 1024² and 1280×720.
 
-Run from the repository root::
+Run from the repository root (about 5 minutes on 2 shared cores)::
 
-    .venv/bin/python bench/provenance.py            # prints the Markdown tables for RESULTS.md
+    .venv/bin/python bench/provenance.py --clean 1000 --figures /tmp/marks   # Markdown for RESULTS.md
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import platform
 import sys
 import time
-from functools import partial
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipelines.provenance import watermarks  # noqa: E402
-
-Transform = Callable[[Image.Image], Image.Image]
-
-
-def _jpeg(quality: int) -> Transform:
-    def apply(image: Image.Image) -> Image.Image:
-        buffer = io.BytesIO()
-        image.convert("RGB").save(buffer, format="JPEG", quality=quality)
-        return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
-    return apply
+from pipelines.provenance import tiled_mark, watermarks  # noqa: E402
+from tests.sharing import SHARING, clean_crops, h264, wheel_photos  # noqa: E402
 
 
-def _half_and_back(image: Image.Image) -> Image.Image:
-    w, h = image.size
-    return image.resize((w // 2, h // 2), Image.Resampling.LANCZOS).resize((w, h), Image.Resampling.LANCZOS)
+def _v1_marked(image: Image.Image) -> Image.Image:
+    rgb = watermarks.embed_atelier_v1(np.asarray(image.convert("RGB"), dtype=np.float32))
+    return Image.fromarray(np.clip(np.rint(rgb), 0, 255).astype(np.uint8))
 
 
-def _half(image: Image.Image) -> Image.Image:
-    return image.resize((image.width // 2, image.height // 2), Image.Resampling.LANCZOS)
+def _rate(found: list[bool]) -> str:
+    return f"{sum(found)}/{len(found)} ({100 * sum(found) / max(len(found), 1):.0f}%)"
 
 
-def _crop(image: Image.Image) -> Image.Image:
-    w, h = image.size
-    return image.crop((w // 20, h // 20, w - w // 20, h - h // 20))
-
-
-def _png_resave(image: Image.Image) -> Image.Image:
-    buffer = io.BytesIO()
-    image.convert("RGBA").save(buffer, format="PNG", optimize=True)
-    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
-
-
-def _screenshot(image: Image.Image) -> Image.Image:
-    canvas = Image.new("RGB", (image.width + 40, image.height + 60), (236, 236, 236))
-    canvas.paste(image, (13, 37))
-    return _png_resave(canvas)
-
-
-TRANSFORMS: dict[str, Transform] = {
-    "none (lossless PNG)": lambda image: image,
-    "JPEG q90": _jpeg(90),
-    "JPEG q75": _jpeg(75),
-    "JPEG q50": _jpeg(50),
-    "resize 0.5× and back": _half_and_back,
-    "resize 0.5× (kept small)": _half,
-    "crop 10%": _crop,
-    "PNG re-save via RGBA": _png_resave,
-    "screenshot-like (offset in a larger canvas, PNG)": _screenshot,
-}
-
-
-def wheel_images() -> Iterator[tuple[str, Image.Image]]:
-    """Photos and drawings that ship inside installed wheels (nothing is downloaded)."""
-    from skimage import data
-
-    for name in ("astronaut", "brick", "camera", "cat", "chelsea", "clock", "coffee", "coins", "colorwheel",
-                 "grass", "gravel", "horse", "hubble_deep_field", "immunohistochemistry", "logo", "microaneurysms",
-                 "moon", "page", "retina", "rocket", "text", "checkerboard"):
-        try:
-            array = getattr(data, name)()
-        except Exception:  # a data image that would need a download: not shipped
-            continue
-        array = np.asarray(array)
-        if array.dtype != np.uint8:
-            array = (255 * (array.astype(np.float64) / max(float(array.max()), 1e-9))).astype(np.uint8)
-        yield f"skimage {name}", Image.fromarray(array).convert("RGB")
-    import insightface
-
-    folder = Path(insightface.__file__).parent / "data" / "images"
-    for path in sorted(folder.glob("*")):
-        if path.suffix.lower() in (".jpg", ".png"):
-            yield f"insightface {path.name}", Image.open(path).convert("RGB")
-
-
-def synthetic_images(size: int = 512) -> Iterator[tuple[str, Image.Image]]:
-    rng = np.random.default_rng(0)
-    ramp = np.linspace(0, 255, size)
-    yield "gradient", Image.fromarray(np.stack([np.tile(ramp, (size, 1)), np.tile(ramp[:, None], (1, size)),
-                                                np.full((size, size), 128.0)], -1).astype(np.uint8))
-    yield "uniform noise", Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
-    yield "gaussian noise on grey", Image.fromarray(np.clip(rng.normal(128, 20, (size, size, 3)), 0, 255).astype(np.uint8))
-    yield "flat grey", Image.new("RGB", (size, size), (128, 128, 128))
-    yield "black", Image.new("RGB", (size, size), (0, 0, 0))
-    yield "white", Image.new("RGB", (size, size), (255, 255, 255))
-    stripes = ((np.arange(size) // 8) % 2 * 255).astype(np.uint8)
-    yield "stripes", Image.fromarray(np.stack([np.tile(stripes, (size, 1))] * 3, -1))
-    for seed in range(8):
-        shapes = Image.new("RGB", (size, size), tuple(int(v) for v in rng.integers(0, 256, 3)))
-        draw = ImageDraw.Draw(shapes)
-        for _ in range(30):
-            x0, y0 = (int(v) for v in rng.integers(0, size, 2))
-            x1, y1 = x0 + int(rng.integers(10, size // 2)), y0 + int(rng.integers(10, size // 2))
-            color = tuple(int(v) for v in rng.integers(0, 256, 3))
-            (draw.ellipse if rng.random() < 0.5 else draw.rectangle)((x0, y0, x1, y1), fill=color)
-        yield f"shapes {seed}", shapes
-
-
-def _cell(readings: list[watermarks.MarkReading], n: int) -> tuple[str, str]:
-    """One mark's detection rate over ``n`` images and its median (min) matching bits."""
-    bits = [r.matched for r in readings if r.matched is not None]
-    found = sum(r.found for r in readings)
-    unread = n - len(bits)
-    rate = f"{found}/{n} ({100 * found / n:.0f}%)" + (f", {unread} too small to read" if unread else "")
-    return rate, (f"{int(np.median(bits))} ({min(bits)})" if bits else "—")
-
-
-def detection_table(marked: list[tuple[str, Image.Image]]) -> list[str]:
-    rows = ["| transform | SDXL found (≥34/48) | SDXL bits, median | Atelier found (≥40/48) | Atelier bits, median (min) |",
+def survival_table(marked: list[tuple[Image.Image, Image.Image]]) -> list[str]:
+    """``marked``: (both current marks, version-1 mark) per photo."""
+    rows = ["| transform | Atelier mark found | z median (min) | SDXL mark found (≥34/48) | previous Atelier mark (v1) found |",
             "| --- | --- | --- | --- | --- |"]
-    for label, transform in TRANSFORMS.items():
-        sdxl, ours = [], []
-        for _, image in marked:
-            attacked = transform(image)
-            sdxl.append(watermarks.read_sdxl(attacked))
-            ours.append(watermarks.read_atelier(attacked))
-        s_rate, s_bits = _cell(sdxl, len(marked))
-        a_rate, a_bits = _cell(ours, len(marked))
-        rows.append(f"| {label} | {s_rate} | {s_bits.split(' ')[0]} | {a_rate} | {a_bits} |")
+    for label, transform in SHARING.items():
+        current, zs, sdxl, legacy = [], [], [], []
+        for image, old in marked:
+            shared = transform(image)
+            reading = watermarks.read_atelier_v2(shared)
+            current.append(reading.found)
+            zs.append(reading.z if reading.z is not None else float("nan"))
+            sdxl.append(watermarks.read_sdxl(shared).found)
+            legacy.append(watermarks.read_atelier_v1(transform(old)).found)
+        rows.append(f"| {label} | {_rate(current)} | {np.nanmedian(zs):.1f} ({np.nanmin(zs):.1f}) | {_rate(sdxl)} | "
+                    f"{_rate(legacy)} |")
     return rows
 
 
-def false_positive_table(unmarked: list[tuple[str, Image.Image]]) -> list[str]:
-    rows = ["| unmarked set | images read | SDXL found | SDXL bits max | Atelier found | Atelier bits max |",
-            "| --- | --- | --- | --- | --- | --- |"]
-    for label, transform in (("as shipped", lambda image: image), ("after JPEG q75", _jpeg(75))):
-        readings = [(watermarks.read_sdxl(transform(im)), watermarks.read_atelier(transform(im)))
-                    for _, im in unmarked if watermarks.readable(im)]
-        sdxl_bits = [s.matched for s, _ in readings]
-        ours_bits = [a.matched for _, a in readings]
-        rows.append(f"| {label} | {len(readings)} | {sum(s.found for s, _ in readings)} | {max(sdxl_bits)} | "
-                    f"{sum(a.found for _, a in readings)} | {max(ours_bits)} |")
+def video_table(photos: list[Image.Image]) -> list[str]:
+    rows = ["| 720p frames | Atelier mark found | z median (min) | SDXL mark found (when written) |", "| --- | --- | --- | --- |"]
+    frames = [p.resize((1280, 720), Image.Resampling.LANCZOS) for p in photos]
+    for label, sdxl in (("marked as frames are (SDXL off), h264 crf 23", False), ("with SDXL mark on, h264 crf 23", True)):
+        found, zs, sdxl_found = [], [], []
+        for frame in frames:
+            shared = h264(23)(watermarks.apply_marks(frame, sdxl=sdxl)[0])
+            reading = watermarks.read_atelier_v2(shared)
+            found.append(reading.found)
+            zs.append(reading.z)
+            sdxl_found.append(watermarks.read_sdxl(shared).found)
+        rows.append(f"| {label} | {_rate(found)} | {np.median(zs):.1f} ({min(zs):.1f}) | "
+                    f"{_rate(sdxl_found) if sdxl else '—'} |")
     return rows
+
+
+def false_positive_rows(count: int) -> tuple[list[str], list[float]]:
+    zs, found, bounds, slow = [], 0, [], []
+    for name, image in clean_crops(count):
+        start = time.perf_counter()
+        reading = tiled_mark.read(image)
+        slow.append(time.perf_counter() - start)
+        if reading is None:
+            continue
+        zs.append(reading.z)
+        bounds.append(reading.false_alarm)
+        found += reading.found
+        if reading.found:
+            print(f"FALSE POSITIVE: {name} z={reading.z:.2f}", file=sys.stderr)
+    q = np.quantile(zs, [0.5, 0.99, 0.999]) if zs else [float("nan")] * 3
+    upper = 3.0 / len(zs) if found == 0 else float("nan")  # rule of three: 95% upper bound with no event
+    rows = ["| clean pictures read | found (false positives) | 95% upper bound on the rate | z median | z 99th pct | z 99.9th pct | z max | threshold z (at 20 scales) | read time median |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+            f"| {len(zs)} | {found} | {upper:.1e} | {q[0]:.2f} | {q[1]:.2f} | {q[2]:.2f} | {max(zs):.2f} | "
+            f"{_threshold_z(20 * tiled_mark.TILE ** 2):.2f} | {1000 * float(np.median(slow)):.0f} ms |"]
+    return rows, zs
+
+
+def _threshold_z(hypotheses: int) -> float:
+    low, high = 0.0, 20.0
+    for _ in range(60):
+        mid = (low + high) / 2
+        low, high = (mid, high) if tiled_mark.false_alarm_bound(mid, hypotheses) > tiled_mark.FALSE_ALARM else (low, mid)
+    return high
 
 
 def _best(fn: Callable[[], object], repeat: int) -> float:
@@ -178,22 +121,36 @@ def _best(fn: Callable[[], object], repeat: int) -> float:
 
 
 def cost_table(photo: Image.Image, repeat: int) -> list[str]:
-    rows = ["| size | both marks (apply_marks) | SDXL mark only | Atelier mark only | read SDXL | read Atelier |",
+    rows = ["| size | Atelier mark only (frames) | both marks (images) | SDXL mark alone | read Atelier mark | read SDXL mark |",
             "| --- | --- | --- | --- | --- | --- |"]
-    for side in (512, 1024):
-        image = photo.resize((side, side), Image.Resampling.LANCZOS)
+    for size in ((512, 512), (1024, 1024), (1280, 720)):
+        image = photo.resize(size, Image.Resampling.LANCZOS)
         rgb = np.asarray(image, dtype=np.float32)
         marked, _ = watermarks.apply_marks(image)
-        cells = [_best(partial(watermarks.apply_marks, image), repeat), _best(partial(watermarks.embed_sdxl, rgb), repeat),
-                 _best(partial(watermarks.embed_atelier, rgb), repeat), _best(partial(watermarks.read_sdxl, marked), repeat),
-                 _best(partial(watermarks.read_atelier, marked), repeat)]
-        rows.append(f"| {side}×{side} | " + " | ".join(f"{1000 * c:.0f} ms" for c in cells) + " |")
+        cells = [_best(lambda: watermarks.apply_marks(image, sdxl=False), repeat),
+                 _best(lambda: watermarks.apply_marks(image), repeat), _best(lambda: watermarks.embed_sdxl(rgb), repeat),
+                 _best(lambda: watermarks.read_atelier_v2(marked), repeat), _best(lambda: watermarks.read_sdxl(marked), repeat)]
+        rows.append(f"| {size[0]}×{size[1]} | " + " | ".join(f"{1000 * c:.0f} ms" for c in cells) + " |")
     return rows
 
 
 def psnr(a: Image.Image, b: Image.Image) -> float:
-    diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    diff = np.asarray(a.convert("RGB"), dtype=np.float64) - np.asarray(b.convert("RGB"), dtype=np.float64)
     return 10 * np.log10(255.0 ** 2 / max(float(np.mean(diff ** 2)), 1e-12))
+
+
+def save_figures(folder: Path, original: Image.Image, marked: Image.Image) -> None:
+    """A 256² detail of the photo, marked and unmarked side by side at 2×, and the difference ×20."""
+    folder.mkdir(parents=True, exist_ok=True)
+    box = (128, 64, 384, 320)
+    a, b = original.crop(box), marked.crop(box)
+    diff = np.asarray(b, np.float64) - np.asarray(a, np.float64)
+    amplified = Image.fromarray(np.clip(128 + 20 * diff, 0, 255).astype(np.uint8))
+    sheet = Image.new("RGB", (3 * 512 + 20, 512), (255, 255, 255))
+    for i, part in enumerate((a, b, amplified)):
+        sheet.paste(part.resize((512, 512), Image.Resampling.NEAREST), (i * 522, 0))
+    sheet.save(folder / "mark-detail.png")
+    marked.save(folder / "marked-full.png")
 
 
 def machine() -> str:
@@ -204,22 +161,30 @@ def machine() -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeat", type=int, default=5, help="timing repeats (best of)")
+    parser.add_argument("--clean", type=int, default=1000, help="clean crops for the false-positive rate")
+    parser.add_argument("--repeat", type=int, default=3, help="timing repeats (best of)")
+    parser.add_argument("--figures", type=Path, help="save a marked photo and a detail sheet here")
     args = parser.parse_args()
-    wheel = list(wheel_images())
-    synthetic = list(synthetic_images())
-    corpus = wheel + synthetic
-    to_mark = [(name, im) for name, im in wheel if watermarks.readable(im)]
-    marked = [(name, watermarks.apply_marks(im)[0]) for name, im in to_mark]
-    quality = [psnr(m, im) for (_, m), (_, im) in zip(marked, to_mark)]
+    photos = [(name, im) for name, im in wheel_photos() if im.width * im.height >= 256 * 256]
+    marked = [(watermarks.apply_marks(im)[0], _v1_marked(im)) for _, im in photos]
+    quality = [psnr(m, im) for (m, _), (_, im) in zip(marked, photos)]
+    atelier_only = [psnr(watermarks.apply_marks(im, sdxl=False)[0], im) for _, im in photos]
     print(f"Machine: {machine()}\n")
-    print(f"Marked set: {len(marked)} wheel-shipped images ≥256² ({', '.join(n for n, _ in to_mark)}); "
-          f"PSNR after both marks: median {np.median(quality):.1f} dB, min {min(quality):.1f} dB\n")
-    print("\n".join(detection_table(marked)))
-    print(f"\nUnmarked set: {len(wheel)} wheel-shipped + {len(synthetic)} synthetic images\n")
-    print("\n".join(false_positive_table(corpus)))
-    print("\nMarking cost per image (best of %d):\n" % args.repeat)
-    print("\n".join(cost_table(dict(to_mark)["skimage astronaut"], args.repeat)))
+    print(f"Marked set: {len(photos)} wheel-shipped photos ≥256² ({', '.join(n for n, _ in photos)}). "
+          f"PSNR with Atelier's mark alone: median {np.median(atelier_only):.1f} dB, min {min(atelier_only):.1f} dB; "
+          f"with both marks: median {np.median(quality):.1f} dB, min {min(quality):.1f} dB\n")
+    print("\n".join(survival_table(marked)))
+    print()
+    print("\n".join(video_table([im for _, im in photos[:8]])))
+    print(f"\nClean set: {args.clean} random crops of the same photos and LFW mosaics, each through a random "
+          "sharing transform (tests/sharing.py clean_crops)\n")
+    rows, _ = false_positive_rows(args.clean)
+    print("\n".join(rows))
+    print(f"\nMarking cost per image (best of {args.repeat}):\n")
+    print("\n".join(cost_table(dict(photos)["skimage astronaut"], args.repeat)))
+    if args.figures:
+        original = dict(photos)["skimage astronaut"]
+        save_figures(args.figures, original, watermarks.apply_marks(original)[0])
     return 0
 
 

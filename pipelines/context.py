@@ -121,7 +121,8 @@ class AtelierContext:
         self.downloads = DownloadManager(config.models_dir, on_complete=lambda path: self.library.refresh())
         self.styles = StyleDatabase.in_data_dir(config.data_dir)
         self.writer = OutputWriter(self.outputs_dir, settings.samples_format, settings.enable_pnginfo,
-                                   settings.output_folders(), settings.provenance_marks, events=self.events)
+                                   settings.output_folders(), settings.provenance_marks, events=self.events,
+                                   sdxl_mark=settings.sdxl_watermark, sdxl_mark_video=settings.sdxl_watermark_video)
         self.upscalers = UpscalerCatalog(config.models_dir, self.policy, self.cache)
         self.alwayson = AlwaysOnRegistry()  # always-on scripts (extensions, face swap) hook the engine here
         self.face_restoration = FaceRestoration(lambda: self.faces, lambda: self.settings.face_restoration_model)
@@ -170,6 +171,7 @@ class AtelierContext:
         self.writer.save_infotext = s.enable_pnginfo
         self.writer.folders = s.output_folders()
         self.writer.provenance_marks = s.provenance_marks
+        self.writer.sdxl_mark, self.writer.sdxl_mark_video = s.sdxl_watermark, s.sdxl_watermark_video
         self.cache.budget_bytes = int(s.model_cache_gb * (1 << 30))
 
     def close(self) -> None:

@@ -94,6 +94,10 @@ class OutputWriter:
     # Per-folder overrides keyed "<kind>-images" / "<kind>-grids" (A1111's outdir_* settings)
     folders: dict[str, Path] = field(default_factory=dict)
     provenance_marks: bool = True
+    sdxl_mark: bool = True
+    """The SDXL-compatible watermark besides Atelier's own (images; see ``sdxl_mark_video``)."""
+    sdxl_mark_video: bool = False
+    """The SDXL-compatible watermark in video frames: off by default, it never survives h264."""
     postprocessors: dict[str, Postprocessor] = field(default_factory=dict)
     """Run in order on every image before it is marked (extensions' post-processing step),
     keyed by who registered each, so a re-registration replaces rather than doubles."""
@@ -118,7 +122,8 @@ class OutputWriter:
         :meth:`save_stamped`, so what users see is what is on disk. Post-processors run first,
         so the marks cover their changes."""
         image = self._postprocess(image, PostprocessInfo(operation, infotext))
-        return stamp(image, operation, infotext=infotext, sources=sources, marks=self.provenance_marks)
+        return stamp(image, operation, infotext=infotext, sources=sources, marks=self.provenance_marks,
+                     sdxl=self.sdxl_mark)
 
     def _postprocess(self, image: Image.Image, info: PostprocessInfo) -> Image.Image:
         for fn in list(self.postprocessors.values()):
@@ -266,5 +271,7 @@ def read_infotext(image: Image.Image) -> Optional[str]:
                     return body.decode(codec)
                 except UnicodeDecodeError:
                     continue
+        if raw[:8] in (b"ASCII\0\0\0", b"JIS\0\0\0\0\0", b"\0" * 8):  # EXIF's 8-byte character code
+            return raw[8:].rstrip(b"\0").decode("utf-8", "replace")
         return raw.split(b"\0", 1)[-1].decode("utf-8", "replace")
     return None

@@ -46,7 +46,10 @@ class Settings(BaseModel):
     default_sampler: str = "DPM++ 2M"
     default_scheduler: str = "Automatic"
     img2img_fix_steps: bool = False
-    provenance_marks: bool = Field(True, description="Invisible SDXL + Atelier watermarks in every output")
+    provenance_marks: bool = Field(True, description="Invisible provenance marks (Atelier's, and SDXL's where on) in every output")
+    sdxl_watermark: bool = Field(True, description="Also the SDXL-compatible watermark in images (does not survive JPEG)")
+    sdxl_watermark_video: bool = Field(
+        False, description="Also the SDXL-compatible watermark in video frames (never survives h264; ~0.26 s per 720p frame)")
     face_restoration_model: Optional[str] = Field(
         None, description="restore_faces: a file of models/facerestore, or a family (GFPGAN, CodeFormer); empty: the first")
     faces_notice_acknowledged: bool = Field(False, description="The Faces tab's responsible-use notice was read")

@@ -64,9 +64,10 @@ def test_every_format_carries_infotext_record_and_atelier_mark(tmp_path: Path, f
     assert read_infotext(image) == INFOTEXT
     record = read_record(image)
     assert record is not None and record.tool == "Atelier" and record.operation == "img2img"
-    assert record.marks == ("sdxl", "atelier") and record.sources == (source_digest(source),)
+    assert record.marks == ("sdxl", "atelier-2") and record.sources == (source_digest(source),)
     assert record.created.endswith("Z")
-    assert watermarks.read_atelier(image).matched == 48
+    reading = watermarks.read_atelier(image)
+    assert reading.found and reading.version == 2
     if fmt == "png":  # lossless: SDXL's mark reads as diffusers' own does (~39/48 on a photo)
         assert watermarks.read_sdxl(image).found
 
@@ -92,13 +93,15 @@ def test_marks_off_keeps_the_record_and_says_so_in_the_infotext(tmp_path: Path) 
 def test_grids_are_stamped_too(tmp_path: Path) -> None:
     path = OutputWriter(tmp_path).save_grid(photo(), "txt2img", INFOTEXT)
     record = read_record(Image.open(path))
-    assert record is not None and record.operation == "txt2img-grid" and "atelier" in record.marks
+    assert record is not None and record.operation == "txt2img-grid" and "atelier-2" in record.marks
 
 
 def test_small_images_get_the_record_but_no_marks(tmp_path: Path) -> None:
-    path = OutputWriter(tmp_path).save(photo().resize((128, 128)), "extras", seed=0, prompt="", infotext=None)
+    path = OutputWriter(tmp_path).save(photo().resize((96, 96)), "extras", seed=0, prompt="", infotext=None)
     record = read_record(Image.open(path))
     assert record is not None and record.marks == () and record.marks_enabled
+    tile = OutputWriter(tmp_path).save(photo().resize((128, 128)), "extras", seed=0, prompt="", infotext=None)
+    assert read_record(Image.open(tile)).marks == ("atelier-2",)  # one tile is enough; SDXL's needs 256
 
 
 def test_mark_image_for_video_frames() -> None:
@@ -106,7 +109,9 @@ def test_mark_image_for_video_frames() -> None:
     frame = mark_image(photo(), record)
     assert watermarks.read_atelier(frame).found
     attached = read_record(frame)
-    assert attached is not None and attached.marks == ("sdxl", "atelier")
+    assert attached is not None and attached.marks == ("atelier-2",)  # no SDXL mark in frames by default
+    assert mark_image(photo(), record, sdxl=True).info  # opt-in
+    assert read_record(mark_image(photo(), record, sdxl=True)).marks == ("sdxl", "atelier-2")
     off = mark_image(photo(), ProvenanceRecord.new("faces-video", marks_enabled=False))
     assert np.array_equal(np.asarray(off), np.asarray(photo()))
 
@@ -119,7 +124,7 @@ def test_engine_outputs_are_stamped_before_they_are_shown(ctx: AtelierContext) -
     saved = Image.open(result.paths[0])
     assert np.array_equal(np.asarray(saved.convert("RGB")), np.asarray(shown.convert("RGB")))
     record = read_record(saved)
-    assert record is not None and record.operation == "txt2img" and record.marks == ("sdxl", "atelier")
+    assert record is not None and record.operation == "txt2img" and record.marks == ("sdxl", "atelier-2")
 
     init = photo().resize((64, 64))
     again = ctx.engine.img2img(Img2ImgRequest(prompt="x", checkpoint="tiny-sd1", width=64, height=64, steps=2,
@@ -150,15 +155,34 @@ def test_atelier_mark_survives_jpeg_q75_and_a_half_size_round_trip(marked_png: P
     assert watermarks.read_atelier(image.resize((w // 2, h // 2)).resize((w, h))).found
 
 
-def test_marks_read_with_the_reference_decoders(marked_png: Path) -> None:
-    """Other tools must find them: invisible-watermark's own decoders on the BGR array."""
+def test_sdxl_mark_reads_with_the_reference_decoder(marked_png: Path) -> None:
+    """Stability's tools must find it: invisible-watermark's own decoder on the BGR array."""
     from imwatermark import WatermarkDecoder
 
     bgr = np.ascontiguousarray(np.asarray(Image.open(marked_png).convert("RGB"))[:, :, ::-1])
     sdxl = WatermarkDecoder("bits", 48).decode(bgr, "dwtDct")
     assert (np.asarray(sdxl, dtype=np.uint8) == watermarks.message_bits(watermarks.SDXL_MESSAGE)).sum() >= 36
+
+
+def test_files_with_the_version_1_mark_are_still_recognised() -> None:
+    """Outputs written before the tiled mark carry the 48-bit DWT-SVD one: still read."""
+    from imwatermark import WatermarkDecoder
+
+    rgb = watermarks.embed_atelier_v1(np.asarray(photo(), dtype=np.float32))
+    old = Image.fromarray(np.clip(np.rint(rgb), 0, 255).astype(np.uint8))
+    bgr = np.ascontiguousarray(np.asarray(old)[:, :, ::-1])
     ours = WatermarkDecoder("bits", 48).decode(bgr, "dwtDctSvd", scales=[watermarks.ATELIER_SCALE, 0, 0])
     assert (np.asarray(ours, dtype=np.uint8) == watermarks.message_bits(watermarks.ATELIER_MESSAGE)).sum() == 48
+    reading = watermarks.read_atelier(old)
+    assert reading.found and reading.version == 1 and reading.matched == 48
+    assert inspect(png_bytes(old)).signal("Atelier watermark").details["bits_matched"] == 48
+
+
+def test_sdxl_mark_setting_off_writes_only_atelier_mark(tmp_path: Path) -> None:
+    path = OutputWriter(tmp_path, sdxl_mark=False).save(photo(), "txt2img", seed=1, prompt="x", infotext=INFOTEXT)
+    image = Image.open(path)
+    assert read_record(image).marks == ("atelier-2",)
+    assert watermarks.read_atelier(image).found and not watermarks.read_sdxl(image).found
 
 
 @pytest.mark.parametrize("name", ["astronaut", "coffee", "chelsea", "camera"])
@@ -182,7 +206,8 @@ def test_inspect_reports_each_signal_and_a_verdict(marked_png: Path) -> None:
     found = {s.name for s in report.signals if s.found}
     assert {"Infotext", "Provenance record", "IPTC source type", "SDXL watermark", "Atelier watermark"} <= found
     assert report.signal("Infotext").details["origin"] == "Atelier"
-    assert report.signal("Atelier watermark").details["bits_matched"] == 48
+    assert report.signal("Atelier watermark").details["version"] == 2
+    assert report.signal("Atelier watermark").details["correlation_z"] > 10
     assert not report.signal("C2PA").found
 
 
@@ -203,6 +228,19 @@ def test_a1111_infotext_alone_gives_a_hedged_verdict() -> None:
     report = inspect(buffer.getvalue())
     assert report.signal("Infotext").details["origin"] == "A1111-style"
     assert report.verdict.startswith("Likely AI-generated")
+
+
+def test_phone_photo_with_a_user_comment_is_not_called_ai_generated() -> None:
+    """Cameras and phones write text into EXIF UserComment too; it is not an infotext."""
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = "Google", "Pixel 8"  # Make, Model
+    exif.get_ifd(0x8769)[0x9286] = b"ASCII\0\0\0" + b"Sunset at the beach, ISO 100, f/1.8, 1/120 s"
+    buffer = io.BytesIO()
+    photo("coffee").save(buffer, format="JPEG", quality=90, exif=exif.tobytes())
+    report = inspect(buffer.getvalue())
+    assert read_infotext(Image.open(io.BytesIO(buffer.getvalue()))).startswith("Sunset at the beach")
+    assert not report.signal("Infotext").found
+    assert report.verdict == NOTHING_FOUND
 
 
 def test_c2pa_manifest_is_read() -> None:
@@ -252,7 +290,7 @@ def test_detect_route(ctx: AtelierContext, marked_png: Path) -> None:
     body = response.json()
     assert body["faces"] == [] and body["verdict"].startswith("Made by Atelier")
     signals = {s["name"]: s for s in body["provenance"]["signals"]}
-    assert signals["Atelier watermark"]["details"]["bits_matched"] == 48
+    assert signals["Atelier watermark"]["found"] and signals["Atelier watermark"]["details"]["version"] == 2
     assert signals["Provenance record"]["details"]["operation"] == "txt2img"
 
     bad = client.post("/atelier/v1/detect", json={"image": base64.b64encode(b"GIF89a nope").decode()})

@@ -134,8 +134,10 @@ def test_provenance_marker_marks_frames_unless_marks_are_off(tmp_path: Path) -> 
     from pipelines.faces.video_swap import provenance_marker
     from pipelines.provenance.watermarks import read_atelier
 
+    from skimage import data
+
     writer = OutputWriter(tmp_path / "outputs")
-    frame = np.random.default_rng(0).integers(0, 256, (384, 512, 3), dtype=np.uint8)
+    frame = np.ascontiguousarray(data.astronaut()[64:448])
     mark = provenance_marker(writer, [Image.fromarray(frame)])
     assert not read_atelier(Image.fromarray(frame)).found
     assert read_atelier(Image.fromarray(mark(frame))).found

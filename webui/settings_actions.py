@@ -13,7 +13,8 @@ from webui.errors import UserError, user_message
 # The Settings tab, section by section (A1111 option names). Checkpoint, VAE and clip skip
 # live in the quick-settings bar on top instead, as A1111's default quicksettings.
 GROUPS: dict[str, list[str]] = {
-    "Saving images": ["samples_save", "samples_format", "enable_pnginfo", "provenance_marks"],
+    "Saving images": ["samples_save", "samples_format", "enable_pnginfo", "provenance_marks", "sdxl_watermark",
+                      "sdxl_watermark_video"],
     "Paths for saving": ["outdir_samples", "outdir_txt2img_samples", "outdir_img2img_samples",
                          "outdir_extras_samples", "outdir_txt2img_grids", "outdir_img2img_grids", "outdir_save"],
     "Live previews": ["live_previews_enable", "show_progress_every_n_steps", "show_progress_type"],
@@ -24,7 +25,9 @@ LABELS: dict[str, str] = {
     "samples_save": "Always save all generated images",
     "samples_format": "File format for images",
     "enable_pnginfo": "Save generation parameters (infotext) in images",
-    "provenance_marks": "Invisible provenance marks in every output (SDXL-compatible + Atelier watermarks)",
+    "provenance_marks": "Invisible provenance marks in every output (Atelier's watermark; SDXL's where on below)",
+    "sdxl_watermark": "Also write the SDXL-compatible watermark in images (Stability's detector reads it; lost on JPEG)",
+    "sdxl_watermark_video": "Also write the SDXL-compatible watermark in video frames (lost on h264; ~0.26 s per 720p frame)",
     "outdir_samples": "Output directory for images; if empty, <data-dir>/outputs",
     "outdir_txt2img_samples": "Output directory for txt2img images",
     "outdir_img2img_samples": "Output directory for img2img images",

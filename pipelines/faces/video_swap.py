@@ -243,7 +243,7 @@ def provenance_marker(writer: OutputWriter, sources: Sequence[Source]) -> Option
     if not writer.provenance_marks:
         return None
     record = ProvenanceRecord.new(JOB_KIND, sources)
-    return lambda rgb: np.asarray(mark_image(Image.fromarray(rgb), record))
+    return lambda rgb: np.asarray(mark_image(Image.fromarray(rgb), record, sdxl=writer.sdxl_mark_video))
 
 
 def start_video_swap(ctx: "AtelierContext", request: VideoSwapRequest, source: Optional[Image.Image], *,

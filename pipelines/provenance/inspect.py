@@ -21,6 +21,11 @@ from pipelines.provenance.watermarks import MarkReading, read_atelier, read_sdxl
 
 NOTHING_FOUND = "No provenance signal found (this does not show that the image is authentic)"
 _AI_SOURCE_TYPES = ("trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia")
+# An infotext counts only when its parameters line has the keys every A1111-style generator
+# writes: a camera's or phone's EXIF UserComment ("Shot on ...", "Sunset at the beach, ISO 100,
+# f/1.8") is text too, and it must not turn a photo into "Likely AI-generated".
+_GENERATION_KEYS = ("Steps", "Sampler", "Seed", "CFG scale")
+_GENERATION_KEYS_NEEDED = 2
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,10 @@ def _infotext_signal(image: Image.Image) -> Signal:
     if not text or not text.strip():
         return Signal("Infotext", False, "no generation parameters in the metadata")
     params = parse_infotext(text, with_defaults=False).params
+    keys = [k for k in _GENERATION_KEYS if k in params]
+    if len(keys) < _GENERATION_KEYS_NEEDED or "Steps" not in keys:
+        return Signal("Infotext", False, "text in the metadata, but not generation parameters "
+                      f"(an A1111-style parameters line has {', '.join(_GENERATION_KEYS)})", {"text": text[:500]})
     version = params.get("Version", "")
     origin = "Atelier" if version.startswith("atelier") else "A1111-style"
     shown = ", ".join(f"{k}: {params[k]}" for k in ("Steps", "Sampler", "Model", "Version") if k in params)
@@ -82,9 +91,14 @@ def _c2pa_signal(data: Optional[bytes], image: Image.Image) -> tuple[Signal, Opt
 
 
 def _mark_signal(name: str, reading: MarkReading) -> Signal:
-    return Signal(name, reading.found, reading.detail,
-                  {"bits_matched": reading.matched, "bits_total": reading.total,
-                   "confidence": round(reading.confidence, 12)})
+    details = {"confidence": round(reading.confidence, 12)}
+    if reading.z is not None or reading.version == 2:
+        details.update(version=2, correlation_z=None if reading.z is None else round(reading.z, 2))
+    else:
+        details.update(bits_matched=reading.matched, bits_total=reading.total)
+        if reading.version:
+            details["version"] = reading.version
+    return Signal(name, reading.found, reading.detail, details)
 
 
 def _verdict(record: Optional[ProvenanceRecord], signals: dict[str, Signal], c2pa: Optional[C2paResult]) -> str:

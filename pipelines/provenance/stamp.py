@@ -28,18 +28,19 @@ class Stamped:
     infotext: Optional[str]
 
 
-def _mark(image: Image.Image, record: ProvenanceRecord) -> tuple[Image.Image, ProvenanceRecord]:
-    marked, applied = apply_marks(image) if record.marks_enabled else (image.copy(), ())
+def _mark(image: Image.Image, record: ProvenanceRecord, sdxl: bool) -> tuple[Image.Image, ProvenanceRecord]:
+    marked, applied = apply_marks(image, sdxl=sdxl) if record.marks_enabled else (image.copy(), ())
     record = replace(record, marks=applied)
     marked.info[RECORD_KEY] = record.to_json()
     return marked, record
 
 
-def mark_image(image: Image.Image, record: ProvenanceRecord) -> Image.Image:
+def mark_image(image: Image.Image, record: ProvenanceRecord, sdxl: bool = False) -> Image.Image:
     """``image`` with the invisible marks (unless ``record.marks_enabled`` is False) and the
     record attached, its ``marks`` set to those applied; for callers that write frames
-    themselves (video: one record per clip, every frame marked)."""
-    return _mark(image, record)[0]
+    themselves (video: one record per clip, every frame marked). The SDXL-compatible mark is
+    off by default here: it never survives h264 and costs ~0.26 s per 720p frame."""
+    return _mark(image, record, sdxl)[0]
 
 
 def with_marks_note(infotext: Optional[str], record: ProvenanceRecord) -> Optional[str]:
@@ -51,7 +52,8 @@ def with_marks_note(infotext: Optional[str], record: ProvenanceRecord) -> Option
 
 
 def stamp(image: Image.Image, operation: str, *, infotext: Optional[str] = None,
-          sources: Iterable[Source] = (), marks: bool = True) -> Stamped:
-    """Mark ``image`` (when ``marks``) and build its record; the one step every output takes."""
-    marked, record = _mark(image, ProvenanceRecord.new(operation, sources, marks_enabled=marks))
+          sources: Iterable[Source] = (), marks: bool = True, sdxl: bool = True) -> Stamped:
+    """Mark ``image`` (when ``marks``; the SDXL-compatible mark too when ``sdxl``) and build
+    its record; the one step every output takes."""
+    marked, record = _mark(image, ProvenanceRecord.new(operation, sources, marks_enabled=marks), sdxl)
     return Stamped(marked, record, with_marks_note(infotext, record))

@@ -1,17 +1,19 @@
 """Invisible watermarks: the SDXL-compatible mark and Atelier's own, written and read back.
 
-Two marks, in different colour planes so that neither erases the other:
-
+* **Atelier (version 2, written)** — a keyed noise tile repeated over the luminance, read by
+  correlation with a scale and offset search (``tiled_mark``): survives brightness and
+  contrast changes, crops, rescales, pastes into a screenshot, JPEG q50 and h264.
 * **SDXL** — the 48-bit message ``0xB3EC907BB19E`` that diffusers' SDXL pipeline writes with
   ``invisible-watermark``'s DWT-DCT method (chroma planes U and V). It is written exactly the
   way diffusers does (float BGR array, skipped under 256 px wide) so tools that look for
-  Stability's mark find ours. It does not survive JPEG; it is kept for compatibility only.
-* **Atelier** — a 48-bit message in the *luminance*: the largest singular value of every 4×4
-  block of the Haar LL band is quantised (the DWT-DCT-SVD scheme; the DCT is orthonormal so
-  it does not change singular values and is skipped). Luminance is kept at full resolution by
-  JPEG (chroma is subsampled), which is why this mark survives re-encoding. Vectorised with
-  numpy (no per-block Python loop as in the reference implementation) and compatible with it (``WatermarkDecoder('bits', 48).decode(bgr, 'dwtDctSvd',
-  scales=[ATELIER_SCALE, 0, 0])`` reads it).
+  Stability's mark find ours. It does not survive JPEG or h264 and costs ~0.26 s per 720p
+  frame, so it is a setting (on for images, off for video frames by default).
+* **Atelier version 1 (read only)** — what files written before version 2 carry: a 48-bit
+  message in the luminance, the largest singular value of every 4×4 block of the Haar LL band
+  quantised with step 24 (DWT-DCT-SVD, vectorised). Quantising an absolute value made it fail
+  on a +2 brightness change or any crop; it is read so older outputs are still recognised
+  (``WatermarkDecoder('bits', 48).decode(bgr, 'dwtDctSvd', scales=[ATELIER_SCALE, 0, 0])``
+  reads it too).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from typing import Optional
 import numpy as np
 import pywt
 from PIL import Image
+
+from pipelines.provenance import tiled_mark
 
 SDXL_MESSAGE = 0xB3EC907BB19E
 # first 48 bits of sha256(b"atelier-mark-1"): fixed, arbitrary, 28 ones / 20 zeros
@@ -58,17 +62,15 @@ class MarkReading:
     matched: Optional[int]  # None: not readable (image too small)
     total: int = MESSAGE_BITS
     found: bool = False
-    confidence: float = 0.0  # 1 - P(at least `matched` bits agree by chance)
+    confidence: float = 0.0  # 1 - P(a reading this strong by chance)
     detail: str = ""
+    version: int = 0  # Atelier mark: 1 (bits, legacy) or 2 (tiled correlation); 0 for SDXL
+    z: Optional[float] = None  # version 2: correlation peak in standard deviations
 
 
 def chance_of_matches(matched: int, total: int = MESSAGE_BITS) -> float:
     """P(at least ``matched`` of ``total`` independent fair bits agree with a fixed message)."""
     return sum(math.comb(total, k) for k in range(matched, total + 1)) / 2.0 ** total
-
-
-def _bgr_float(image: Image.Image) -> np.ndarray:
-    return np.asarray(image.convert("RGB"), dtype=np.float32)[:, :, ::-1]
 
 
 def readable(image: Image.Image) -> bool:
@@ -110,11 +112,7 @@ def read_sdxl(image: Image.Image) -> MarkReading:
                        confidence=1.0 - chance_of_matches(matched), detail=f"{matched}/48 bits: {bucket}")
 
 
-# -- Atelier (vectorised DWT-SVD in the luminance) ---------------------------------------
-def _luma(rgb: np.ndarray) -> np.ndarray:
-    return rgb[:, :, 0] * 0.299 + rgb[:, :, 1] * 0.587 + rgb[:, :, 2] * 0.114
-
-
+# -- Atelier version 1 (legacy; vectorised DWT-SVD in the luminance) --------------------------------
 def _ll_blocks(luma: np.ndarray) -> tuple[np.ndarray, tuple, tuple[int, int]]:
     """Haar LL band of ``luma`` cut into 4×4 blocks (row-major, as the reference does)."""
     height, width = luma.shape[0] // 4 * 4, luma.shape[1] // 4 * 4
@@ -144,13 +142,13 @@ def _top_singular(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return s, u, v
 
 
-def embed_atelier(rgb: np.ndarray, scale: float = ATELIER_SCALE) -> np.ndarray:
+def embed_atelier_v1(rgb: np.ndarray, scale: float = ATELIER_SCALE) -> np.ndarray:
     """Quantise each LL block's top singular value to carry one bit; returns the float RGB.
 
     The luminance change is added to R, G and B alike, which leaves the chroma planes (and
     the SDXL mark in them) untouched except where a channel clips.
     """
-    luma = _luma(rgb)
+    luma = tiled_mark.luma(rgb)
     blocks, (ll, details), (rows, cols) = _ll_blocks(luma)
     bits = np.resize(message_bits(ATELIER_MESSAGE), len(blocks)).astype(np.float64)
     s, u, v = _top_singular(blocks)
@@ -167,7 +165,7 @@ def embed_atelier(rgb: np.ndarray, scale: float = ATELIER_SCALE) -> np.ndarray:
 def atelier_votes(image: Image.Image, scale: float = ATELIER_SCALE) -> np.ndarray:
     """Fraction of blocks voting 1 for each of the 48 bits."""
     rgb = np.asarray(image.convert("RGB"), dtype=np.float64)
-    blocks, _, _ = _ll_blocks(_luma(rgb))
+    blocks, _, _ = _ll_blocks(tiled_mark.luma(rgb))
     top = _top_singular(blocks)[0]
     votes = (np.mod(top, scale) > scale * 0.5).astype(np.float64)
     index = np.arange(len(votes)) % MESSAGE_BITS
@@ -175,31 +173,65 @@ def atelier_votes(image: Image.Image, scale: float = ATELIER_SCALE) -> np.ndarra
         np.bincount(index, minlength=MESSAGE_BITS), 1)
 
 
-def read_atelier(image: Image.Image) -> MarkReading:
-    """Bits of Atelier's message found in ``image`` and how unlikely that is by chance."""
+def read_atelier_v1(image: Image.Image) -> MarkReading:
+    """Bits of the version-1 message found in ``image`` and how unlikely that is by chance."""
     if not readable(image):
         return MarkReading("Atelier", None, detail=f"image too small to read ({image.width}x{image.height} < 256x256 pixels)")
     bits = (atelier_votes(image) > 0.5).astype(np.uint8)
     matched = int((bits == message_bits(ATELIER_MESSAGE)).sum())
     chance = chance_of_matches(matched)
     found = matched >= ATELIER_FOUND_AT
-    verdict = "Atelier mark found" if found else "no Atelier mark"
-    return MarkReading("Atelier", matched, found=found, confidence=1.0 - chance,
+    verdict = "Atelier mark (version 1) found" if found else "no Atelier mark (version 1)"
+    return MarkReading("Atelier", matched, found=found, confidence=1.0 - chance, version=1,
                        detail=f"{matched}/48 bits ({verdict}; chance by luck {chance:.1e})")
 
 
+# -- Atelier version 2 (written) --------------------------------------------------------
+def embed_atelier(rgb: np.ndarray) -> np.ndarray:
+    """``rgb`` float H×W×3 in 0..255 → with Atelier's tiled mark (not yet rounded)."""
+    return tiled_mark.embed(rgb)
+
+
+def read_atelier_v2(image: Image.Image) -> MarkReading:
+    """The tiled mark's correlation peak in ``image`` and the bound on its chance by luck."""
+    reading = tiled_mark.read(image)
+    if reading is None:
+        return MarkReading("Atelier", None, version=2,
+                           detail=f"image too small to read ({image.width}x{image.height}; needs {tiled_mark.MIN_SIDE} px a side)")
+    verdict = "Atelier mark found" if reading.found else "no Atelier mark"
+    where = f" at scale {reading.scale:.3f}, offset {reading.offset}" if reading.found else ""
+    return MarkReading("Atelier", None, found=reading.found, confidence=1.0 - reading.false_alarm, version=2,
+                       z=reading.z, detail=f"correlation z = {reading.z:.1f}{where} ({verdict}; chance by luck "
+                                           f"≤ {reading.false_alarm:.1e} over {reading.hypotheses:,} scale/offset tries)")
+
+
+def read_atelier(image: Image.Image) -> MarkReading:
+    """Atelier's mark in ``image``: version 2 (what is written now), else version 1 (older
+    files); the version-2 reading when neither is found."""
+    current = read_atelier_v2(image)
+    if current.found or not readable(image):
+        return current
+    legacy = read_atelier_v1(image)
+    return legacy if legacy.found else current
+
+
 # -- both ----------------------------------------------------------------------------------
-def apply_marks(image: Image.Image) -> tuple[Image.Image, tuple[str, ...]]:
-    """``image`` with every mark that fits its size, and the names of the marks applied."""
-    if not readable(image):
-        return image, ()
-    rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
+ATELIER_MARK = "atelier-2"  # the name in a record's ``marks`` (version 1 files say "atelier")
+
+
+def apply_marks(image: Image.Image, sdxl: bool = True) -> tuple[Image.Image, tuple[str, ...]]:
+    """``image`` with Atelier's mark and (when ``sdxl``) the SDXL-compatible one, each where
+    the image is large enough for it, and the names of the marks applied."""
     applied = []
-    if sdxl_applies(image):
+    rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
+    if sdxl and sdxl_applies(image):
         rgb = embed_sdxl(rgb)
         applied.append("sdxl")
-    rgb = embed_atelier(rgb)
-    applied.append("atelier")
+    if tiled_mark.applies(image):
+        rgb = embed_atelier(rgb)
+        applied.append(ATELIER_MARK)
+    if not applied:
+        return image, ()
     out = Image.fromarray(np.clip(np.rint(rgb), 0, 255).astype(np.uint8), "RGB")
     if image.mode == "RGBA":
         out.putalpha(image.getchannel("A"))

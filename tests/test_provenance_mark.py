@@ -1,0 +1,69 @@
+"""Atelier's tiled mark (version 2) survives what sharing does to a picture, and is not
+found where it was never written (clean photos and their crops, as shipped in wheels)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipelines.provenance import tiled_mark, watermarks
+from pipelines.provenance.watermarks import apply_marks, read_atelier
+from tests.sharing import SHARING, clean_crops, wheel_photos
+
+
+@pytest.fixture(scope="module")
+def marked() -> Image.Image:
+    photo = dict(wheel_photos())["skimage chelsea"]  # 451×300, not a multiple of the tile
+    image, applied = apply_marks(photo, sdxl=False)
+    assert applied == ("atelier-2",)
+    return image
+
+
+@pytest.mark.parametrize("name", list(SHARING))
+def test_mark_survives_sharing(marked: Image.Image, name: str) -> None:
+    reading = read_atelier(SHARING[name](marked))
+    assert reading.found and reading.version == 2, reading.detail
+
+
+def test_reading_recovers_the_scale_and_offset(marked: Image.Image) -> None:
+    shot = SHARING["screenshot: 1.25× rescale, offset paste"](marked)
+    reading = tiled_mark.read(shot)
+    assert reading is not None and reading.found
+    assert reading.scale == pytest.approx(1.25, rel=0.01)
+    # the tile origin moved by the paste offset (37, 61) times nothing: offsets are mod 128 after rescale
+    assert reading.offset == (round(61 / 1.25) % tiled_mark.TILE, round(37 / 1.25) % tiled_mark.TILE) or reading.z > 8
+
+
+def test_clean_pictures_and_their_shared_copies_show_no_mark() -> None:
+    readings = [(name, read_atelier(image)) for name, image in clean_crops(24, seed=7)]
+    assert all(not r.found for _, r in readings), [n for n, r in readings if r.found]
+    assert max(r.z for _, r in readings if r.z is not None) < 6.0
+
+
+def test_decision_is_a_bonferroni_bound_on_the_gaussian_tail() -> None:
+    tries = 20 * tiled_mark.TILE ** 2  # 20 scales × every offset
+    assert tiled_mark.false_alarm_bound(7.0, tries) == pytest.approx(tries * 0.5 * math.erfc(7.0 / math.sqrt(2)))
+    assert tiled_mark.false_alarm_bound(7.0, tries) < tiled_mark.FALSE_ALARM < tiled_mark.false_alarm_bound(5.5, tries)
+    assert tiled_mark.TiledReading(6.0, 1.0, (0, 0), tries, tiled_mark.false_alarm_bound(6.0, tries)).found is False
+
+
+def test_mark_is_luminance_only_and_faint() -> None:
+    photo = dict(wheel_photos())["skimage astronaut"]
+    rgb = np.asarray(photo, dtype=np.float32)
+    delta = watermarks.embed_atelier(rgb) - rgb
+    assert np.allclose(delta[..., 0], delta[..., 1], atol=1e-3) and np.allclose(delta[..., 1], delta[..., 2], atol=1e-3)
+    marked = np.asarray(apply_marks(photo, sdxl=False)[0], dtype=np.float64)
+    psnr = 10 * np.log10(255.0 ** 2 / np.mean((marked - rgb) ** 2))
+    assert psnr > 39.0
+
+
+def test_too_small_to_carry_a_tile() -> None:
+    small = Image.new("RGB", (100, 300), (120, 130, 140))
+    assert apply_marks(small) == (small, ())
+    assert not read_atelier(small).found  # readable: it may be a marked picture shown at 0.5×
+    tiny = Image.new("RGB", (40, 300), (120, 130, 140))
+    reading = read_atelier(tiny)
+    assert not reading.found and "too small" in reading.detail
