@@ -71,6 +71,16 @@ def build_train_detector_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="output name (default <arch>-sbi)")
     parser.add_argument("--resume", action="store_true", help="continue from the last epoch's checkpoint")
+    parser.add_argument("--init", type=Path, default=None,
+                        help="start from these weights (ImageNet EfficientNet, DeepfakeBench, SBI, DFDC or Atelier file)")
+    parser.add_argument("--freeze-bn", action=argparse.BooleanOptionalAction, default=None,
+                        help="keep BatchNorm statistics fixed (default: yes with --init, else recalibrated each epoch)")
+    parser.add_argument("--no-sbi", action="store_true", help="train on --fake only, no self-blended fakes")
+    parser.add_argument("--val-fraction", type=float, default=0.2,
+                        help="share of the people (not pictures) held out for validation")
+    parser.add_argument("--patience", type=int, default=3, help="stop after this many epochs without a better val AUC")
+    parser.add_argument("--min-val-auc", type=float, default=0.7,
+                        help="install the model only at this validation AUC or more (people it never trained on)")
     parser.add_argument("--models-dir", type=Path, default=REPO_ROOT / "models")
     parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / "data",
                         help="checkpoints go to <data-dir>/train-detector/<out>/")

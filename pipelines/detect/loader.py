@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +114,35 @@ def load_network(path: Path) -> tuple[nn.Module, DetectorSpec]:
     except ValueError as exc:
         raise ValueError(f"{path.name}: {exc}") from exc
     return model.eval(), spec
+
+
+def load_for_training(path: Path) -> tuple[nn.Module, DetectorSpec, bool]:
+    """A network to fine-tune from ``path`` (any known layout), its spec, and whether the file's
+    own detector head was kept. An ImageNet classifier (1000 outputs) or any head that is not a
+    detector's is dropped and a fresh two-way head is trained instead."""
+    if not path.is_file():
+        raise ValueError(f"initial weights not found: {path}")
+    state = read_checkpoint(path)
+    try:
+        layout = identify(state)
+    except ValueError as exc:
+        raise ValueError(f"{path.name}: {exc}") from exc
+    pattern = re.compile(re.escape(layout.prefix) + layout.classifier_key)
+    head = [k for k in state if pattern.fullmatch(k)]
+    keep_head = bool(head) and state[head[0]].shape[0] in (1, 2)
+    if head and not keep_head:
+        stem = head[0].rsplit(".", 1)[0]
+        state = {k: v for k, v in state.items() if k.rsplit(".", 1)[0] != stem}
+    try:
+        spec = resolve_spec(layout, state, path)
+    except ValueError as exc:
+        raise ValueError(f"{path.name}: {exc}") from exc
+    model = build_model(spec)
+    mapped = remap(state, layout, model)
+    if not keep_head:
+        mapped.update({k: v for k, v in model.state_dict().items() if k.startswith("classifier.")})
+    try:
+        load_weights(model, mapped, layout)
+    except ValueError as exc:
+        raise ValueError(f"{path.name}: {exc}") from exc
+    return model, spec, keep_head

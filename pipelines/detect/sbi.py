@@ -39,7 +39,7 @@ def _deform_mask(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return mask / max(float(mask.max()), 1e-6)
 
 
-def _recolour(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def recolour(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """RGB shift, hue/saturation/value jitter, brightness/contrast: the source's different grade."""
     out = image.astype(np.float32)
     out += rng.uniform(-20, 20, 3)
@@ -78,9 +78,9 @@ def self_blend(image: np.ndarray, landmarks: Optional[np.ndarray], rng: np.rando
     target = image.copy()
     source = image.copy()
     if rng.random() < 0.5:
-        source = _resample(_recolour(source, rng), rng)
+        source = _resample(recolour(source, rng), rng)
     else:
-        target = _resample(_recolour(target, rng), rng)
+        target = _resample(recolour(target, rng), rng)
     mask = hull_mask(image.shape[:2], landmarks)
     source, mask = _shift(source, mask, rng)
     mask = _deform_mask(mask, rng) * float(rng.choice(BLEND_RATIOS))
