@@ -101,5 +101,13 @@ def training_outputs(job: Job) -> tuple[str, dict[str, Any]]:
     except Exception as exc:
         raise UserError(user_message(exc)) from exc
     lines = [f"epoch {e['epoch']}: loss {e['loss']:.4f}, validation AUC {e['val_auc']:.3f}" for e in report.epochs]
-    done = f"Wrote {report.weights.name}; pick it in the detector list." if report.epochs else "Stopped before an epoch ended."
+    balance = report.class_balance.get("val", {})
+    if report.installed:
+        done = (f"Wrote {report.weights.name} (validation AUC {report.val_auc:.3f} at epoch {report.best_epoch}, "
+                f"on people it never trained on: {balance.get('real', 0)} real / {balance.get('fake', 0)} fake faces); "
+                "pick it in the detector list.")
+    elif report.epochs:
+        done = f"**Not installed**: {report.refusal}. The weights stay in {report.weights.parent} and are not offered in Detect."
+    else:
+        done = "Stopped before an epoch ended."
     return "\n".join([*lines, done]), report.to_json()
