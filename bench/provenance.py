@@ -127,9 +127,10 @@ def cost_table(photo: Image.Image, repeat: int) -> list[str]:
         image = photo.resize(size, Image.Resampling.LANCZOS)
         rgb = np.asarray(image, dtype=np.float32)
         marked, _ = watermarks.apply_marks(image)
-        cells = [_best(lambda: watermarks.apply_marks(image, sdxl=False), repeat),
-                 _best(lambda: watermarks.apply_marks(image), repeat), _best(lambda: watermarks.embed_sdxl(rgb), repeat),
-                 _best(lambda: watermarks.read_atelier_v2(marked), repeat), _best(lambda: watermarks.read_sdxl(marked), repeat)]
+        jobs = [lambda im=image: watermarks.apply_marks(im, sdxl=False), lambda im=image: watermarks.apply_marks(im),
+                lambda a=rgb: watermarks.embed_sdxl(a), lambda m=marked: watermarks.read_atelier_v2(m),
+                lambda m=marked: watermarks.read_sdxl(m)]
+        cells = [_best(job, repeat) for job in jobs]
         rows.append(f"| {size[0]}×{size[1]} | " + " | ".join(f"{1000 * c:.0f} ms" for c in cells) + " |")
     return rows
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import random
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
