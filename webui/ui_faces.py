@@ -14,6 +14,7 @@ from pipelines.faces.order import ORDERS
 from pipelines.faces.swap import DEFAULT_THRESHOLD
 from webui import ui_faces_actions as actions
 from webui.ui_common import user_error
+from webui.ui_faces_train import faces_train_section
 from webui.ui_faces_video import faces_video_section
 
 
@@ -86,4 +87,5 @@ def faces_tab(ctx: AtelierContext) -> dict[str, gr.components.Component]:
 
         save.click(user_error()(save_model), [name, images], [status, face_model])
     faces_video_section(ctx)
+    faces_train_section(ctx)
     return {"source_image": source, "target_image": target}

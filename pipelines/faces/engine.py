@@ -91,7 +91,7 @@ class FaceEngine:
 
         return trained_name(method) is None
 
-    def _trained(self, name: str) -> Any:
+    def trained_swapper(self, name: str) -> Any:
         """The trained model's swapper, loaded once into the shared model cache."""
         from pipelines.dfl.faces_method import load_swapper, weights_file
 
@@ -103,7 +103,7 @@ class FaceEngine:
         from pipelines.dfl.faces_method import trained_name
 
         if trained_name(method):
-            self._trained(trained_name(method))
+            self.trained_swapper(trained_name(method))
             return method
         if method not in METHODS:
             raise FaceError(f"unknown swap method {method!r}; use one of {', '.join(self.swap_methods())}")
@@ -125,7 +125,7 @@ class FaceEngine:
         resolved = self.resolve_method(method)
         if trained_name(resolved):
             name = trained_name(resolved)
-            return PreparedSource("trained", f"trained model {name}", trained=self._trained(name))
+            return PreparedSource("trained", f"trained model {name}", trained=self.trained_swapper(name))
         if source is None:
             raise FaceError(f"The {resolved} method needs a source picture (or a saved face model).")
         if isinstance(source, FaceModel):
