@@ -20,6 +20,7 @@ from pipelines.diffusion.engine import GenerationEngine
 from pipelines.diffusion.alwayson import AlwaysOnRegistry
 from pipelines.diffusion.taesd import setting_previewer
 from pipelines.extras.upscalers import UpscalerCatalog
+from pipelines.fileio import remove_stale_temp_files
 from pipelines.faces.restoration import FaceRestoration
 from pipelines.jobs import Job, JobQueue
 from pipelines.limits import Limits
@@ -92,6 +93,9 @@ class AtelierContext:
         self.config = config
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.settings_store = SettingsStore(config.data_dir / "config.json")
+        # Start-up problems with the user's data files (moved aside, defaults used): logged
+        # where they were found, shown by the UI's banner and GET /atelier/v1/status
+        self.notices: list[str] = list(self.settings_store.problems)
         settings = self.settings
         self.policy = DevicePolicy.detect(
             config.device, config.precision, ram_budget_gb=settings.model_cache_gb, cpu_threads=config.cpu_threads
@@ -107,11 +111,10 @@ class AtelierContext:
                 "model_loaded", ModelLoaded(loaded.info.title, loaded.architecture.label))])
         self.lora_catalog = LoraCatalog(lora_folders(config.models_dir))
         self.lora_catalog.refresh()
-        self.networks = NetworkManager(
-            self.lora_catalog,
-            NetworkHasher(AddnetHashCache(config.data_dir / "cache" / "hashes-addnet.json"), self.catalog.hash_cache),
-            self.cache,
-        )
+        addnet_hashes = AddnetHashCache(config.data_dir / "cache" / "hashes-addnet.json")
+        self.notices += [cache.problem for cache in (self.catalog.hash_cache, addnet_hashes) if cache.problem]
+        self.networks = NetworkManager(self.lora_catalog, NetworkHasher(addnet_hashes, self.catalog.hash_cache),
+                                       self.cache)
         self.embeddings = EmbeddingDatabase(embedding_folders(config.models_dir), self.catalog.hash_cache)
         self.embeddings.refresh()
         self.library = ModelLibrary(self.catalog, self.lora_catalog, self.embeddings,
@@ -123,6 +126,8 @@ class AtelierContext:
         self.writer = OutputWriter(self.outputs_dir, settings.samples_format, settings.enable_pnginfo,
                                    settings.output_folders(), settings.provenance_marks, events=self.events,
                                    sdxl_mark=settings.sdxl_watermark, sdxl_mark_video=settings.sdxl_watermark_video)
+        for folder in {self.outputs_dir, *settings.output_folders().values()}:
+            remove_stale_temp_files(folder)  # left by a process killed mid-write
         self.upscalers = UpscalerCatalog(config.models_dir, self.policy, self.cache)
         self.alwayson = AlwaysOnRegistry()  # always-on scripts (extensions, face swap) hook the engine here
         self.face_restoration = FaceRestoration(lambda: self.faces, lambda: self.settings.face_restoration_model)
@@ -137,8 +142,9 @@ class AtelierContext:
         if settings.sd_vae:
             try:
                 self.manager.set_vae(settings.sd_vae)
-            except LookupError:
-                log.warning("configured VAE %r not found; using Automatic", settings.sd_vae)
+            except LookupError as exc:
+                self.notices.append(f"the saved VAE choice is not used ({exc}); using Automatic")
+                log.warning(self.notices[-1])
 
     @functools.cached_property
     def tokenizer(self) -> Any:

@@ -1,25 +1,34 @@
 """User settings, persisted in ``<data-dir>/config.json`` under A1111's option names.
 
-A1111 clients read and write ``/sdapi/v1/options`` with these keys, so the names are kept;
-unknown keys are stored and echoed back rather than rejected.
+A1111 clients read and write ``/sdapi/v1/options`` with these keys, so the names are kept.
+Every known option is checked for type and range on every write (and on load), so one bad
+value can never poison the server; unknown keys (A1111 clients send their extensions'
+options) are ignored and named in the log, never stored, so ``config.json`` stays small.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from pathlib import Path
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from pipelines.fileio import atomic_write_text
+from pipelines.fileio import atomic_write_text, read_json_object
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT_CHARS = 4096  # the longest text option (a path, a model name)
+MAX_VIDEO_MB = 1 << 20  # 1 TB: faces_video_max_mb's ceiling
 
 
 class Settings(BaseModel):
     """Every setting with its default; A1111 keys where A1111 has one."""
 
-    model_config = ConfigDict(extra="allow", validate_assignment=True)
+    model_config = ConfigDict(extra="ignore", validate_assignment=True, allow_inf_nan=False,
+                              str_max_length=MAX_TEXT_CHARS)
 
     sd_model_checkpoint: Optional[str] = None
     sd_vae: str = "Automatic"
@@ -53,7 +62,8 @@ class Settings(BaseModel):
     face_restoration_model: Optional[str] = Field(
         None, description="restore_faces: a file of models/facerestore, or a family (GFPGAN, CodeFormer); empty: the first")
     faces_notice_acknowledged: bool = Field(False, description="The Faces tab's responsible-use notice was read")
-    faces_video_max_mb: float = Field(1024.0, gt=0, description="Largest video the API accepts for a face swap (MB)")
+    faces_video_max_mb: float = Field(1024.0, gt=0, le=MAX_VIDEO_MB,
+                                      description="Largest video the API accepts for a face swap (MB)")
     # Resource limits (pipelines/limits.py): one request must never exhaust the server
     limit_request_body_mb: float = Field(64.0, gt=0, le=4096, description="Largest request body (MB); larger: 413")
     limit_input_images: int = Field(16, ge=1, le=1000, description="Most images one request may send")
@@ -74,6 +84,23 @@ class Settings(BaseModel):
             raise ValueError(f"{value!r} is a file, not a folder: choose a folder (or leave it empty)")
         return value
 
+    @field_validator("default_sampler")
+    @classmethod
+    def _known_sampler(cls, value: str) -> str:
+        from pipelines.diffusion.samplers import resolve_sampler
+
+        resolve_sampler(value)  # UnknownSamplerError (a ValueError) lists the valid names
+        return value
+
+    @field_validator("default_scheduler")
+    @classmethod
+    def _known_schedule(cls, value: str) -> str:
+        from pipelines.diffusion.samplers import SCHEDULES, find_schedule
+
+        if find_schedule(value) is None:
+            raise ValueError(f"unknown schedule type {value!r}; valid: {', '.join(s.label for s in SCHEDULES)}")
+        return value
+
     def output_folders(self) -> dict[str, Path]:
         """The output folders the user moved, keyed like OutputWriter's "<kind>-images"."""
         named = {
@@ -90,44 +117,62 @@ class Settings(BaseModel):
         return self.show_progress_every_n_steps if self.live_previews_enable else 0
 
 
+def known_keys(changes: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """``(changes to known options, sorted unknown keys)``."""
+    known = {k: v for k, v in changes.items() if k in Settings.model_fields}
+    return known, sorted(str(k) for k in changes if k not in Settings.model_fields)
+
+
 class SettingsStore:
-    """Loads, validates, updates and atomically saves :class:`Settings`."""
+    """Loads, validates, updates and atomically saves :class:`Settings`.
+
+    ``problems`` says what was wrong with the file at start-up (moved aside, values dropped),
+    for the log and the UI's notice."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self.problems: list[str] = []
         self.settings = self._load()
 
     def _load(self) -> Settings:
+        data, problem = read_json_object(self.path)
+        if problem:
+            self.problems.append(problem)
+        known, unknown = known_keys(data)
+        if unknown:
+            log.info("%s: ignoring unknown options %s (dropped at the next save)", self.path.name,
+                     ", ".join(unknown[:20]) + (" …" if len(unknown) > 20 else ""))
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return Settings()
-        except (OSError, ValueError):
-            broken = self.path.with_suffix(".broken.json")
-            self.path.replace(broken)
-            return Settings()
-        try:
-            return Settings.model_validate(data)
-        except ValidationError:
-            defaults = Settings().model_dump()
-            valid = {}
-            for key, value in data.items():
+            return Settings.model_validate(known)
+        except ValidationError as exc:
+            valid, dropped = {}, []
+            for key, value in known.items():
                 try:
-                    Settings.model_validate({**defaults, key: value})
+                    Settings.model_validate({key: value})
                     valid[key] = value
                 except ValidationError:
-                    continue
+                    dropped.append(key)
+            notice = (f"{self.path} had invalid values for {', '.join(dropped)}; their defaults are used "
+                      f"({_first_error(exc)})")
+            log.warning(notice)
+            self.problems.append(notice)
             return Settings.model_validate(valid)
 
     def validate(self, changes: dict[str, Any]) -> Settings:
-        """The settings ``changes`` would give (ValidationError if any is invalid); saves nothing."""
-        return Settings.model_validate({**self.settings.model_dump(), **changes})
+        """The settings ``changes`` would give (ValidationError naming each bad known option);
+        unknown keys are left out. Saves nothing."""
+        known, _ = known_keys(changes)
+        return Settings.model_validate({**self.settings.model_dump(), **known})
 
     def update(self, changes: dict[str, Any]) -> Settings:
-        """Validate all ``changes`` together, then apply and save them (all or nothing)."""
+        """Validate all ``changes`` together, then apply and save them (all or nothing); unknown
+        keys are not stored, and the log names them."""
+        known, unknown = known_keys(changes)
+        if unknown:
+            log.info("options ignored (not Atelier options): %s", ", ".join(k[:80] for k in unknown[:50]))
         with self._lock:
-            self.settings = self.validate(changes)
+            self.settings = self.validate(known)
             self.save_locked()
             return self.settings
 
@@ -138,4 +183,9 @@ class SettingsStore:
             return self.settings
 
     def save_locked(self) -> None:
-        atomic_write_text(self.path, json.dumps(self.settings.model_dump(), indent=2, sort_keys=True))
+        atomic_write_text(self.path, json.dumps(self.settings.model_dump(), indent=2, sort_keys=True, allow_nan=False))
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    return f"{'.'.join(str(x) for x in err.get('loc', ()))}: {err.get('msg', '')}"

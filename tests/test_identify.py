@@ -223,7 +223,7 @@ class Payload:
 def test_ckpt_with_custom_class_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "lightning.ckpt"
     torch.save({"state_dict": _small(sd1()), "callbacks": TrainingCallback()}, path)
-    with pytest.raises(UnsupportedModelError, match="needs pickle code execution.*TrainingCallback"):
+    with pytest.raises(UnsupportedModelError, match="needs pickle code execution; refused for safety.*TrainingCallback"):
         identify_file(path)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence, Union
 
@@ -241,16 +242,16 @@ async def _generate(ctx: AtelierContext, kind: str, prepared: _Prepared) -> Gene
     def job(control: Any) -> GenerationResult:
         control.preview_every = ctx.settings.preview_every()  # /progress's current_image, as for UI jobs
         previous_model, previous_vae = manager.current, manager.vae_choice
-        if overrides.vae is not None:
-            manager.set_vae(overrides.vae)
         try:
+            if overrides.vae is not None:
+                manager.set_vae(overrides.vae)
             result = run(request, control)  # type: ignore[arg-type]
             if not scripted and request.save_images:  # A1111: do_not_save_grid = not save_images
                 settings = ctx.settings
                 add_batch_grid(result, ctx.writer, kind, return_grid=settings.return_grid,
                                grid_save=settings.grid_save)
             return result
-        finally:
+        finally:  # success, error or interrupt: the override ends with the job
             if overrides.restore:
                 _restore(ctx, previous_model if overrides.model_overridden else None, previous_vae)
 
@@ -350,7 +351,7 @@ def _set_options(ctx: AtelierContext, changes: dict[str, Any]) -> None:
         loaded = ctx.queue.run("load-model", lambda control: ctx.manager.checkpoint(str(info.path)))
         changes["sd_model_checkpoint"] = loaded.info.title
     if vae is not None:
-        ctx.queue.run("load-vae", lambda control: ctx.manager.set_vae(vae))
+        ctx.queue.run("load-vae", lambda control: ctx.manager.select_vae(vae))
     ctx.settings_store.update(changes)
     ctx.apply_settings()
 
@@ -457,6 +458,13 @@ def _status(ctx: AtelierContext) -> dict[str, Any]:
                      for i in ctx.catalog.checkpoints if not i.usable],
         "unusable_upscalers": [{"name": i.name, "path": str(i.model_path), "reason": i.error}
                                for i in ctx.upscalers.unusable],
+        "unusable_vaes": [{"name": i.name, "path": str(i.path), "reason": i.error}
+                          for i in ctx.catalog.vaes if not i.usable],
+        "unusable_loras": [{"name": i.name, "path": str(i.path), "reason": i.error}
+                           for i in ctx.lora_catalog.items if i.error],
+        "unusable_embeddings": [{"name": Path(path).stem, "path": path, "reason": error}
+                                for path, error in sorted(ctx.embeddings.errors.items())],
+        "notices": list(ctx.notices),
         "hint": None if usable else empty_folder_hint(ctx.catalog.models_dir),
     }
 

@@ -28,7 +28,7 @@ def lists_router(ctx: AtelierContext) -> APIRouter:
 
     @router.get("/sd-vae")
     def sd_vae() -> list[dict[str, str]]:
-        return [{"model_name": v.name, "filename": str(v.path)} for v in ctx.catalog.vaes]
+        return [{"model_name": v.name, "filename": str(v.path)} for v in ctx.catalog.usable_vaes()]
 
     @router.post("/refresh-vae")
     def refresh_vae() -> None:
@@ -37,7 +37,7 @@ def lists_router(ctx: AtelierContext) -> APIRouter:
     @router.get("/loras")
     def loras() -> list[dict[str, Any]]:
         return [{"name": i.name, "alias": i.alias, "path": str(i.path), "metadata": i.metadata}
-                for i in ctx.lora_catalog.items]
+                for i in ctx.lora_catalog.items if i.error is None]  # broken ones: GET /atelier/v1/status
 
     @router.post("/refresh-loras")
     def refresh_loras() -> None:

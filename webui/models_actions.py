@@ -87,7 +87,7 @@ def select_vae(ctx: AtelierContext, name: str) -> str:
     """Use VAE ``name`` from now on and save it as the ``sd_vae`` setting (as ``/options`` does)."""
     try:
         choice = ctx.manager.check_vae(name)
-        ctx.queue.run("load-vae", lambda control: ctx.manager.set_vae(choice))
+        ctx.queue.run("load-vae", lambda control: ctx.manager.select_vae(choice))
     except Exception as exc:
         raise UserError(user_message(exc)) from exc
     ctx.settings_store.update({"sd_vae": choice})

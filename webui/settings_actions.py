@@ -81,21 +81,21 @@ def restore_defaults(ctx: AtelierContext) -> Settings:
     checkpoint = ctx.settings.sd_model_checkpoint
     ctx.settings_store.reset()
     settings = ctx.settings_store.update({"sd_model_checkpoint": checkpoint})
-    ctx.queue.run("load-vae", lambda control: ctx.manager.set_vae(settings.sd_vae))
+    ctx.queue.run("load-vae", lambda control: ctx.manager.select_vae(settings.sd_vae))
     ctx.apply_settings()
     return settings
 
 
 def vae_choices(ctx: AtelierContext) -> list[str]:
     """The quick-settings VAE dropdown: Automatic, None, then every file of models/VAE."""
-    return [VAE_AUTOMATIC, VAE_NONE, *(vae.name for vae in ctx.catalog.vaes)]
+    return [VAE_AUTOMATIC, VAE_NONE, *(vae.name for vae in ctx.catalog.usable_vaes())]
 
 
 def select_vae(ctx: AtelierContext, choice: str) -> str:
     """Use ``choice`` from now on (through the queue, after running jobs) and remember it."""
     try:
         choice = ctx.manager.check_vae(choice or VAE_AUTOMATIC)
-        ctx.queue.run("load-vae", lambda control: ctx.manager.set_vae(choice))
+        ctx.queue.run("load-vae", lambda control: ctx.manager.select_vae(choice))
     except Exception as exc:
         raise UserError(user_message(exc)) from exc
     ctx.settings_store.update({"sd_vae": choice})

@@ -86,6 +86,9 @@ def _quick_settings(ctx: AtelierContext) -> dict[str, gr.components.Component]:
 def build_ui(ctx: AtelierContext, extensions: Optional[ExtensionHost] = None) -> gr.Blocks:
     """All tabs over one context; the Extensions tab and extensions' own tabs after Settings."""
     with gr.Blocks(title="Atelier") as demo:
+        # Start-up problems (a damaged config.json moved aside, a saved VAE that is gone)
+        gr.Markdown("\n\n".join(f"**Notice:** {notice}" for notice in ctx.notices), elem_id="startup_notices",
+                    elem_classes=["warning"], visible=bool(ctx.notices))
         quick = _quick_settings(ctx)
         with gr.Tabs(elem_id="tabs") as tabs:
             with gr.Tab("txt2img", id="txt2img", elem_id="tab_txt2img"):

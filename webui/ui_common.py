@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 from contextlib import contextmanager
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Mapping, Optional
 
 import gradio as gr
 
@@ -30,3 +31,12 @@ def user_error(*also: type[Exception]) -> Iterator[None]:
         yield
     except (UserError, ValueError, *also) as exc:
         raise gr.Error(user_message(exc)) from exc
+
+
+def optional_keywords(inputs: Mapping[str, Any]) -> inspect.Signature:
+    """``(request, *, name=None, …)`` for a handler taking ``inputs`` as keywords: Gradio then
+    lists every one as optional in its API, so a gradio_client caller names only the fields it
+    sets (an image left out arrives as None)."""
+    request = inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=gr.Request)
+    keywords = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None) for name in inputs]
+    return inspect.Signature([request, *keywords])

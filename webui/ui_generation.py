@@ -16,7 +16,7 @@ from pipelines.diffusion.request import MIN_SIDE
 from webui import gallery_actions as gallery_actions
 from webui import ui_actions as actions
 from webui.img2img_sources import SOURCE_FIELDS
-from webui.ui_common import gallery_items, owner, user_error
+from webui.ui_common import gallery_items, optional_keywords, owner, user_error
 from webui.ui_scripts import make_runner, script_controls
 
 
@@ -266,15 +266,17 @@ def generation_tab(ctx: AtelierContext, kind: str) -> GenerationTab:
     extra["styles"] = styles
     fields = {**controls, **extra}
     # Keyword inputs: the named endpoint (api_name=kind) takes the form's field names
-    # (prompt=…, steps=…, width=…), so gradio_client callers need no positions.
-    # Scripts' own controls stay positional (their keys are not names).
-    inputs = {"prompt": prompt, "negative_prompt": negative, **fields, "script_name": script}
+    # (prompt=…, steps=…, width=…), so gradio_client callers need no positions; scripts'
+    # controls are script_arg_0, script_arg_1, … (their keys are not names). Every one is
+    # optional for a client (an image input left out is None), as README's example relies on.
     script_names = list(script_inputs)
+    script_args = {f"script_arg_{i}": control for i, control in enumerate(script_inputs.values())}
+    inputs = {"prompt": prompt, "negative_prompt": negative, **fields, "script_name": script, **script_args}
 
-    def generate_fn(request: gr.Request, *script_args: Any, **values: Any):
+    def generate_fn(request: gr.Request, **values: Any):
         """Queue the job, stream queue position / progress / live preview, then show results."""
         script_name = values.pop("script_name")
-        script_values = dict(zip(script_names, script_args))
+        script_values = {key: values.pop(arg) for key, arg in zip(script_names, script_args)}
         form = values
         with user_error():
             job = actions.submit_form(ctx, kind, form, owner(request), make_runner(ctx, script_name, script_values))
@@ -289,7 +291,8 @@ def generation_tab(ctx: AtelierContext, kind: str) -> GenerationTab:
             result = actions.finish(job)
         yield gallery_items(result), actions.result_html(result), gallery_actions.gallery_entries(result), None, ""
 
-    generate.click(generate_fn, list(script_inputs.values()), [gallery, info, entries, selected, progress_box],
+    generate_fn.__signature__ = optional_keywords(inputs)  # type: ignore[attr-defined]
+    generate.click(generate_fn, [], [gallery, info, entries, selected, progress_box],
                    inputs_kwargs=inputs,
                    concurrency_limit=None, api_name=kind)
     gallery.select(_selected_index, None, selected, queue=False, api_name=f"{kind}_gallery_select")

@@ -21,7 +21,7 @@ from torch import nn
 from pipelines.detect.efficientnet import VARIANTS
 from pipelines.detect.layouts import Layout, identify, remap
 from pipelines.detect.spec import DetectorSpec, build_model, read_sidecar
-from pipelines.models.tensorfile import read_tensor_file
+from pipelines.models.tensorfile import RefusedPickleError, UnreadablePickleError, read_tensor_file
 
 DETECTOR_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".tar", ".ckpt")
 METADATA_KEY = "atelier_detector"
@@ -89,13 +89,11 @@ def load_weights(model: nn.Module, mapped: dict[str, torch.Tensor], layout: Layo
 def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
     try:
         return unwrap_state_dict(read_tensor_file(path))
-    except pickle.UnpicklingError as exc:
-        if "Unsupported global" in str(exc):
-            raise ValueError(f"{path.name}: refused, it needs code execution to unpickle (only weights-only "
-                             f"checkpoints are read; re-save its state_dict or convert it to safetensors)") from exc
-        raise ValueError(f"{path.name}: not a readable checkpoint (not a PyTorch or safetensors file)") from exc
-    except (OSError, RuntimeError, EOFError) as exc:
-        raise ValueError(f"{path.name}: not a readable checkpoint ({str(exc).splitlines()[0][:200]})") from exc
+    except RefusedPickleError:
+        raise  # its message is the one every model kind gives
+    except (UnreadablePickleError, pickle.UnpicklingError, OSError, RuntimeError, EOFError, IndexError) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise ValueError(f"{path.name}: not a readable checkpoint (not a PyTorch or safetensors file: {first})") from exc
 
 
 def load_network(path: Path) -> tuple[nn.Module, DetectorSpec]:

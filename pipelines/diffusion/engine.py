@@ -250,10 +250,12 @@ class GenerationEngine:
             prompt, negative = self.styles.apply(prompt, negative, req.styles)
         parsed = parse_prompt_networks(prompt)
         warnings += parsed.warnings
+        if self.embeddings is not None:
+            warnings += self.embeddings.unusable_in(f"{parsed.prompt} {negative}")
         extra = dict(req.extra)
         if self.networks is not None:
             warnings += self.networks.apply(loaded, parsed.requests)
-            hashes = self.networks.lora_hashes(parsed.requests)
+            hashes = self.networks.lora_hashes(parsed.requests, loaded)
             if hashes:
                 extra["Lora hashes"] = hashes
         recorded = req.model_copy(update={"prompt": prompt, "negative_prompt": negative, "extra": extra})

@@ -24,7 +24,8 @@ from pipelines.interrupts import stop_inside
 from pipelines.jobs import JobControl
 from pipelines.models.cache import ModelCache
 from pipelines.models.loader import module_bytes
-from pipelines.models.tensorfile import read_tensor_file
+from pipelines.models.catalog import entry_problem
+from pipelines.models.tensorfile import RefusedPickleError, read_tensor_file
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ def _probe(path: Path) -> tuple[int, Optional[str]]:
     shapes only, so a folder of large models scans quickly."""
     try:
         return check_layout(read_tensor_file(path, meta=True))[1].scale, None
-    except UnsupportedUpscalerModel as exc:
+    except (UnsupportedUpscalerModel, RefusedPickleError) as exc:
         return 4, str(exc)
     except Exception as exc:  # unpickling refused, truncated file, …: never stop the scan
         return 4, f"cannot be read safely: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
@@ -81,7 +82,8 @@ class UpscalerCatalog:
             root = self.models_dir / folder
             files = sorted(p for p in root.rglob("*") if p.suffix.lower() in MODEL_SUFFIXES) if root.is_dir() else []
             for path in files:
-                scale, error = _probe(path)
+                problem = entry_problem(path)
+                scale, error = (4, problem) if problem else _probe(path)
                 if error:
                     log.warning("upscaler %s is not usable: %s", path.name, error)
                 items.append(UpscalerInfo(path.stem, "ESRGAN", path, scale, error))

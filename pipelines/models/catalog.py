@@ -6,6 +6,7 @@ that cannot be used never stops a scan: it is listed with the reason instead.
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,17 +29,36 @@ def _relative_name(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def find_model_files(root: Path, extensions: Sequence[str]) -> list[Path]:
+def find_model_files(root: Path, extensions: Sequence[str], *, broken: bool = False) -> list[Path]:
     """Model files below ``root`` (recursive, A1111 order), skipping hidden files and the
-    contents of ``<name>.config/`` sidecar folders."""
+    contents of ``<name>.config/`` sidecar folders. With ``broken``, entries that only look like
+    model files (folders named ``*.safetensors``, dangling links) are listed too, so catalogs can
+    show them with :func:`entry_problem`'s reason."""
     if not root.is_dir():
         return []
     found = [
         p for p in root.rglob("*")
-        if p.is_file() and p.suffix.lower() in extensions and not p.name.startswith(".")
+        if p.suffix.lower() in extensions and not p.name.startswith(".")
         and not any(part.endswith(".config") for part in p.relative_to(root).parts[:-1])
+        and (p.is_file() or (broken and (p.is_dir() or p.is_symlink())))
     ]
     return sorted(found, key=lambda p: p.relative_to(root).as_posix().lower())
+
+
+def entry_problem(path: Path) -> Optional[str]:
+    """Why ``path`` cannot be a model file (a folder, a dangling link, an empty file); None
+    for a regular file with content."""
+    if path.is_symlink() and not path.exists():
+        return f"{path.name} is a symbolic link to {os.readlink(path)}, which does not exist"
+    if path.is_dir():
+        return f"{path.name} is a folder, not a model file"
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        return f"{path.name} cannot be read: {exc.strerror or exc}"
+    if size == 0:
+        return f"{path.name} is an empty file (0 bytes): the download or copy did not finish"
+    return None
 
 
 @dataclass
@@ -94,14 +114,20 @@ class CheckpointInfo:
 
 @dataclass
 class VaeInfo:
-    """One VAE file from ``models/VAE``."""
+    """One VAE file from ``models/VAE``; ``error`` says why it cannot be used."""
 
     path: Path
     name: str
+    label: str = "SD VAE"
+    error: Optional[str] = None
 
     @property
     def model_name(self) -> str:
         return self.name
+
+    @property
+    def usable(self) -> bool:
+        return self.error is None
 
     def matches(self, query: str) -> bool:
         return query.strip() in {self.name, self.path.name, self.path.stem, str(self.path)}
@@ -138,8 +164,10 @@ class ModelCatalog:
     def refresh(self, *, hash_missing: bool = True) -> None:
         """Rescan the folders. Known hashes come from the cache; missing ones are computed
         now when ``hash_missing`` (else later by :meth:`hash_all` or at load time)."""
-        checkpoints = [self._describe(path) for path in find_model_files(self.checkpoint_dir, CHECKPOINT_EXTENSIONS)]
-        vaes = [VaeInfo(path, _relative_name(path, self.vae_dir)) for path in find_model_files(self.vae_dir, VAE_EXTENSIONS)]
+        checkpoints = [self._describe(path)
+                       for path in find_model_files(self.checkpoint_dir, CHECKPOINT_EXTENSIONS, broken=True)]
+        vaes = [describe_vae(path, _relative_name(path, self.vae_dir))
+                for path in find_model_files(self.vae_dir, VAE_EXTENSIONS, broken=True)]
         with self._lock:
             self.checkpoints, self.vaes = checkpoints, vaes
         if hash_missing:
@@ -163,6 +191,9 @@ class ModelCatalog:
         info.config_dir = sidecar if sidecar.is_dir() else None
         yaml_path = path.with_suffix(".yaml")
         info.yaml_path = yaml_path if yaml_path.is_file() else None
+        info.error = entry_problem(path)
+        if info.error:
+            return info
         try:
             info.architecture = self.identifier(path, info.yaml_path)
             info.legacy_hash = legacy_model_hash(path)
@@ -182,6 +213,35 @@ class ModelCatalog:
 
     def find_vae(self, query: str) -> VaeInfo:
         return _find(query, self.vaes, "VAE", self.vae_dir, lambda i: i.name)
+
+    def usable_vaes(self) -> list[VaeInfo]:
+        return [vae for vae in self.vaes if vae.usable]
+
+
+SD_LATENT_CHANNELS = 4
+
+
+def describe_vae(path: Path, name: str) -> VaeInfo:
+    """A VAE file's entry, checked from tensor shapes only (an SD/SDXL VAE decodes 4 latent
+    channels), so a file that cannot load is listed with the reason instead of offered."""
+    from pipelines.models.identify import SAFETENSORS_SUFFIXES, pickle_shapes, safetensors_shapes
+
+    info = VaeInfo(path, name, "-", entry_problem(path))
+    if info.error:
+        return info
+    try:
+        shapes = safetensors_shapes(path) if path.suffix.lower() in SAFETENSORS_SUFFIXES else pickle_shapes(path)
+    except Exception as exc:  # a broken file is listed with the reason
+        info.error = str(exc) if path.name in str(exc) else f"cannot read {path.name}: {exc}"
+        return info
+    conv_in = next((shape for key, shape in shapes.items() if key.endswith("decoder.conv_in.weight")), None)
+    if conv_in is None or len(conv_in) != 4:
+        info.error = "not a VAE: no decoder.conv_in weight"
+    elif conv_in[1] != SD_LATENT_CHANNELS:
+        info.error = f"a VAE for {conv_in[1]}-channel latents; Stable Diffusion 1/2/XL use {SD_LATENT_CHANNELS}"
+    else:
+        info.label = "SD VAE"
+    return info
 
 
 def _find(query: str, items: Iterable, kind: str, folder: Path, label: Callable) -> object:

@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 from typing import Optional
 
-from pipelines.fileio import atomic_write_text
+from pipelines.fileio import atomic_write_text, read_json_object, set_aside
 
 _CHUNK = 1 << 20
 LEGACY_OFFSET = 0x100000
@@ -56,23 +56,32 @@ def addnet_hash_safetensors(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _valid_entry(entry: object) -> bool:
+    """A cache entry as :meth:`HashCache.sha256` writes it."""
+    return (isinstance(entry, dict) and isinstance(entry.get("sha256"), str)
+            and isinstance(entry.get("size"), int) and isinstance(entry.get("mtime"), (int, float)))
+
+
 class HashCache:
     """sha256 values keyed by absolute path, valid while the file's size and mtime are unchanged.
 
-    Persisted as JSON in the data dir; safe to use from several threads.
+    Persisted as JSON in the data dir; safe to use from several threads. A damaged file is moved
+    aside (``problem`` says so) and its valid entries are kept: hashes are only recomputed.
     """
 
     def __init__(self, cache_file: Path) -> None:
         self._file = cache_file
         self._lock = threading.Lock()
+        self.problem: Optional[str] = None
         self._entries: dict[str, dict] = self._read()
 
     def _read(self) -> dict[str, dict]:
-        try:
-            data = json.loads(self._file.read_text(encoding="utf-8"))
-            return data if isinstance(data, dict) else {}
-        except (OSError, ValueError):
-            return {}
+        data, self.problem = read_json_object(self._file)
+        entries = {key: entry for key, entry in data.items() if _valid_entry(entry)}
+        if len(entries) != len(data):
+            bad = next(key for key in data if key not in entries)
+            self.problem = set_aside(self._file, f"{len(data) - len(entries)} invalid entries, e.g. {bad[:200]!r}")
+        return entries
 
     @staticmethod
     def _stamp(path: Path) -> tuple[int, float]:

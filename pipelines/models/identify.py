@@ -9,8 +9,6 @@ checkpoints raise :class:`UnsupportedModelError` with a reason a user can act on
 from __future__ import annotations
 
 import json
-import pickle
-import re
 import struct
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -213,15 +211,13 @@ def pickle_shapes(path: Path) -> dict[str, list[int]]:
     is_zip = magic.startswith(b"PK")
     if not is_zip and not magic.startswith(b"\x80"):
         raise CorruptCheckpointError(f"{path.name}: not a PyTorch checkpoint (neither a zip archive nor a pickle)")
+    from pipelines.models.tensorfile import RefusedPickleError, load_pickle
+
     try:
-        loaded = torch.load(path, map_location="meta", weights_only=True, mmap=is_zip)
-    except pickle.UnpicklingError as exc:
-        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
-        detail = f" (it references {found.group(1)})" if found else ""
-        raise UnsupportedModelError(
-            f"{path.name} needs pickle code execution{detail}; refused for safety — convert it to .safetensors with a trusted tool"
-        ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        loaded = load_pickle(path, map_location="meta", mmap=is_zip)
+    except RefusedPickleError as exc:
+        raise UnsupportedModelError(str(exc)) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, IndexError, KeyError) as exc:
         raise CorruptCheckpointError(f"{path.name}: could not read the checkpoint — truncated or damaged ({exc})") from None
     state = loaded.get("state_dict", loaded) if isinstance(loaded, dict) else None
     if not isinstance(state, dict):

@@ -8,7 +8,6 @@ it stays fast with hundreds of files.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -18,14 +17,12 @@ from pipelines.models.architecture import Architecture, ModelFamily
 from pipelines.models.background_hash import BackgroundHasher
 from pipelines.models.catalog import CheckpointInfo, ModelCatalog
 from pipelines.models.hashing import short_hash
-from pipelines.models.identify import SAFETENSORS_SUFFIXES, pickle_shapes, safetensors_shapes
 from pipelines.models.previews import find_preview
 
 if TYPE_CHECKING:  # torch-heavy modules, imported by the context anyway
     from pipelines.networks.embeddings import EmbeddingDatabase
     from pipelines.networks.lora import LoraCatalog
 
-SD_LATENT_CHANNELS = 4
 _EMBEDDING_FAMILIES = {
     (("text_encoder", 768),): ModelFamily.SD1,
     (("text_encoder", 1024),): ModelFamily.SD2,
@@ -83,28 +80,12 @@ def embedding_family(widths: Mapping[str, int]) -> Optional[ModelFamily]:
     return _EMBEDDING_FAMILIES.get(tuple(sorted(widths.items())))
 
 
-def describe_vae(path: Path) -> tuple[str, Optional[str]]:
-    """(label, error) for a VAE file, from tensor shapes only: an SD/SDXL VAE decodes 4 latent channels."""
-    try:
-        shapes = safetensors_shapes(path) if path.suffix.lower() in SAFETENSORS_SUFFIXES else pickle_shapes(path)
-    except Exception as exc:  # a broken file is listed with the reason
-        return "-", f"cannot read {path.name}: {exc}"
-    conv_in = next((shape for key, shape in shapes.items() if key.endswith("decoder.conv_in.weight")), None)
-    if conv_in is None or len(conv_in) != 4:
-        return "-", "not a VAE: no decoder.conv_in weight"
-    if conv_in[1] != SD_LATENT_CHANNELS:
-        return "-", f"a VAE for {conv_in[1]}-channel latents; Stable Diffusion 1/2/XL use {SD_LATENT_CHANNELS}"
-    return "SD VAE", None
-
-
 class ModelLibrary:
     """Cards for every kind of model file, over the catalogs the context owns."""
 
     def __init__(self, catalog: ModelCatalog, loras: "LoraCatalog", embeddings: "EmbeddingDatabase",
                  hasher: BackgroundHasher) -> None:
         self.catalog, self.loras, self.embeddings, self.hasher = catalog, loras, embeddings, hasher
-        self._vae_labels: dict[Path, tuple[tuple[int, int], tuple[str, Optional[str]]]] = {}
-        self._lock = threading.Lock()
 
     @property
     def models_dir(self) -> Path:
@@ -123,7 +104,7 @@ class ModelLibrary:
             if info.sha256 is None and info.error is None:
                 self.hasher.submit(info.path, _setter(info))
         self.hasher.submit_all(info.path for info in self.loras.items if info.error is None)
-        self.hasher.submit_all(vae.path for vae in self.catalog.vaes)
+        self.hasher.submit_all(vae.path for vae in self.catalog.usable_vaes())
 
     def cards(self, kind: ModelKind) -> list[ModelCard]:
         """The cards of one kind (filter with :meth:`ModelCard.matches`)."""
@@ -165,28 +146,9 @@ class ModelLibrary:
         ]
 
     def _vaes(self) -> list[ModelCard]:
-        cards = []
-        for vae in self.catalog.vaes:
-            label, error = self._vae_label(vae.path)
-            cards.append(ModelCard(ModelKind.VAE, vae.name, vae.path, label, self._cached(vae.path), error,
-                                   find_preview(vae.path)))
-        return cards
-
-    def _vae_label(self, path: Path) -> tuple[str, Optional[str]]:
-        """:func:`describe_vae`, remembered until the file changes."""
-        try:
-            stat = path.stat()
-        except OSError as exc:
-            return "-", str(exc)
-        stamp = (stat.st_mtime_ns, stat.st_size)
-        with self._lock:
-            known = self._vae_labels.get(path)
-        if known and known[0] == stamp:
-            return known[1]
-        described = describe_vae(path)
-        with self._lock:
-            self._vae_labels[path] = (stamp, described)
-        return described
+        return [ModelCard(ModelKind.VAE, vae.name, vae.path, vae.label, self._cached(vae.path), vae.error,
+                          find_preview(vae.path))
+                for vae in self.catalog.vaes]
 
     def _embeddings(self) -> list[ModelCard]:
         cards = []

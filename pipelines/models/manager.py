@@ -1,7 +1,8 @@
 """The model manager: one place that turns a model name into a loaded, cached model.
 
 Generation, faces and detection all ask it (and its cache) for models, so one memory budget
-covers them all. Selecting a model that fails to load keeps the current one.
+covers them all. Selecting a model or VAE that fails to load keeps the current one: a choice
+is kept only once it loaded, so one bad request never breaks the next one.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Callable, Optional
 
 from pipelines.device import DevicePolicy
 from pipelines.models.cache import ModelCache
-from pipelines.models.catalog import CheckpointInfo, ModelCatalog, VaeInfo, empty_folder_hint
+from pipelines.models.catalog import CheckpointInfo, ModelCatalog, UnknownModelError, VaeInfo, empty_folder_hint
 from pipelines.models.loader import LoadedCheckpoint, ModelLoadError, load_checkpoint, load_vae, module_bytes
 
 log = logging.getLogger(__name__)
@@ -86,11 +87,14 @@ class ModelManager:
         return info
 
     def checkpoint(self, query: Optional[str] = None) -> LoadedCheckpoint:
-        """Make ``query`` the current checkpoint (cached when possible) and return it."""
+        """Make ``query`` the current checkpoint (cached when possible) and return it.
+
+        If the chosen VAE does not load on it, the checkpoint stays current with the
+        Automatic VAE and ModelLoadError says why (the next request then works)."""
         with self._lock:
             info = self.resolve(query)
             if self._current is not None and self._current.info.path == info.path:
-                self._apply_vae(self._current)
+                self._apply_chosen_vae(self._current)
                 return self._current
             loaded = self._get_or_load(info)
             previous = self._current
@@ -99,10 +103,21 @@ class ModelManager:
             if previous is not None:
                 self.cache.unpin(self._key(previous.info))
                 self._park(previous)
-            self._apply_vae(loaded)
             for callback in self.on_model_loaded:
                 callback(loaded)
+            self._apply_chosen_vae(loaded)
             return loaded
+
+    def _apply_chosen_vae(self, loaded: LoadedCheckpoint) -> None:
+        """Apply the VAE choice; one that fails (a file changed or never tried on a model) is
+        dropped for Automatic, so it cannot fail every later request too."""
+        try:
+            self._apply_vae(loaded)
+        except Exception as exc:
+            failed, self._vae_choice = self._vae_choice, VAE_AUTOMATIC
+            log.warning("VAE %r failed to load on %s; using Automatic: %s", failed, loaded.info.name, exc)
+            self._apply_vae(loaded)
+            raise _vae_load_error(failed, exc, "Automatic is used from now on") from exc
 
     def peek(self, query: str) -> LoadedCheckpoint:
         """Load a secondary checkpoint (e.g. the SDXL refiner) without making it current."""
@@ -113,17 +128,41 @@ class ModelManager:
             return self._get_or_load(info)
 
     def check_vae(self, choice: str) -> str:
-        """``choice`` if it names a VAE option; UnknownModelError (listing the VAEs) otherwise."""
+        """``choice`` if it names a usable VAE option; UnknownModelError (listing the VAEs, or
+        saying why that file cannot be used) otherwise."""
         if choice not in (VAE_AUTOMATIC, VAE_NONE):
-            self.catalog.find_vae(choice)
+            vae = self.catalog.find_vae(choice)
+            if not vae.usable:
+                raise UnknownModelError(f"VAE {vae.name} cannot be used: {vae.error}")
         return choice
 
     def set_vae(self, choice: str) -> None:
-        """Choose ``Automatic`` (checkpoint's own or a same-named file), ``None`` or a file."""
+        """Choose ``Automatic`` (checkpoint's own or a same-named file), ``None`` or a file.
+
+        With a checkpoint loaded the VAE is loaded now, and the choice is kept only if that
+        worked (ModelLoadError otherwise, the previous choice still in place)."""
         with self._lock:
-            self._vae_choice = self.check_vae(choice)
-            if self._current is not None:
+            choice = self.check_vae(choice)
+            previous, self._vae_choice = self._vae_choice, choice
+            if self._current is None:
+                return
+            try:
                 self._apply_vae(self._current)
+            except Exception as exc:
+                self._vae_choice = previous
+                raise _vae_load_error(choice, exc, "the VAE choice stays as it was") from exc
+
+    def select_vae(self, choice: str) -> None:
+        """:meth:`set_vae` checked on a model: the user's choice (options, UI) is stored only
+        once it loaded, so the selected checkpoint is loaded first when none is."""
+        with self._lock:
+            if self._current is None and self.selected() is not None:
+                try:
+                    self.checkpoint(None)
+                except ModelLoadError:
+                    if self._current is None:
+                        raise
+            self.set_vae(choice)
 
     def unload(self) -> None:
         """Drop the current checkpoint from memory entirely (A1111 ``unload-checkpoint``)."""
@@ -166,11 +205,14 @@ class ModelManager:
             return None
         if self._vae_choice == VAE_AUTOMATIC:
             stem = loaded.info.path.stem
-            for vae in self.catalog.vaes:
+            for vae in self.catalog.usable_vaes():
                 if vae.path.stem in (stem, f"{stem}.vae"):
                     return vae
             return None
-        return self.catalog.find_vae(self._vae_choice)
+        vae = self.catalog.find_vae(self._vae_choice)
+        if not vae.usable:
+            raise ModelLoadError(f"VAE {vae.name} cannot be used: {vae.error}")
+        return vae
 
     def _apply_vae(self, loaded: LoadedCheckpoint) -> None:
         vae = self._vae_for(loaded)
@@ -187,3 +229,10 @@ class ModelManager:
             self.loads.append(LoadEvent("vae", vae.name, time.perf_counter() - start))
             self.cache.put(key, module, module_bytes(module))
         loaded.set_vae(module.to(self.policy.device), vae)
+
+
+def _vae_load_error(choice: str, exc: BaseException, outcome: str) -> ModelLoadError:
+    """The error a request sees when the VAE it chose did not load: which, why, what now."""
+    if isinstance(exc, ModelLoadError) and choice in str(exc):
+        return ModelLoadError(f"{exc}; {outcome}")
+    return ModelLoadError(f"could not load VAE {choice}: {type(exc).__name__}: {exc}; {outcome}")

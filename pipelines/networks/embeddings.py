@@ -22,6 +22,7 @@ vector; shift fixes with :meth:`EmbeddingFix.shifted` when you prepend BOS or ch
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,9 +31,9 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequenc
 
 import torch
 
-from pipelines.models.catalog import find_model_files
+from pipelines.models.catalog import entry_problem, find_model_files
 from pipelines.models.hashing import HashCache, sha256_file
-from pipelines.models.tensorfile import read_tensor_file
+from pipelines.models.tensorfile import RefusedPickleError, read_tensor_file
 from pipelines.networks.tags import infotext_name
 
 log = logging.getLogger(__name__)
@@ -145,12 +146,19 @@ class EmbeddingDatabase:
         by_name: dict[str, Embedding] = {}
         errors: dict[str, str] = {}
         for path in self._files():
+            problem = entry_problem(path)
+            if problem:
+                errors[str(path)] = problem
+                continue
             try:
                 stat = path.stat()
                 stamp = (stat.st_mtime_ns, stat.st_size)
                 known = self._by_path.get(path)
                 if known is None or known.stamp != stamp:
                     known = _Loaded(stamp, load_embedding(path, self._hash(path)))
+            except RefusedPickleError as exc:
+                errors[str(path)] = str(exc)
+                continue
             except Exception as exc:  # a bad file is reported, never fatal
                 first_line = (str(exc).splitlines() or [""])[0][:200]
                 errors[str(path)] = f"{type(exc).__name__}: {first_line}"
@@ -163,11 +171,19 @@ class EmbeddingDatabase:
             self.revision += 1
 
     def _files(self) -> list[Path]:
-        return [path for folder in self.folders for path in find_model_files(folder, EMBEDDING_EXTENSIONS)
-                if path.stat().st_size > 0]
+        return [path for folder in self.folders for path in find_model_files(folder, EMBEDDING_EXTENSIONS, broken=True)]
 
     def _hash(self, path: Path) -> str:
         return self.hash_cache.sha256(path) if self.hash_cache is not None else sha256_file(path)
+
+    def unusable_in(self, prompt: str) -> list[str]:
+        """A warning for each embedding file the prompt names by its stem that could not be
+        read (refused pickle, damaged file): without it the word would silently stay text."""
+        with self._lock:
+            errors = dict(self.errors)
+        words = set(re.findall(r"[^\s,()\[\]{}:|]+", prompt))
+        return [f"embedding {Path(path).stem} is not used: {error}" for path, error in sorted(errors.items())
+                if Path(path).stem in words]
 
     def find(self, word: str) -> Optional[Embedding]:
         """The embedding called ``word`` (file stem), or None."""

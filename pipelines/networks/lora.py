@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence
 
 import torch
 
-from pipelines.models.catalog import find_model_files
+from pipelines.models.catalog import entry_problem, find_model_files
 from pipelines.models.architecture import Architecture, ModelFamily
 from pipelines.models.cache import ModelCache
 from pipelines.models.hashing import HashCache, addnet_hash_safetensors
 from pipelines.models.identify import read_safetensors_header
-from pipelines.models.tensorfile import read_tensor_file
+from pipelines.models.tensorfile import RefusedPickleError, read_tensor_file
 from pipelines.networks.tags import NetworkRequest, infotext_name
 
 if TYPE_CHECKING:
@@ -98,14 +98,18 @@ class LoraInfo:
 
 
 def describe_lora(path: Path) -> LoraInfo:
-    """Read a LoRA's metadata and family without loading its tensors (safetensors header only)."""
-    info = LoraInfo(path=path, name=path.stem, alias=path.stem)
-    if not info.is_safetensors:
+    """Read a LoRA's metadata and family without loading its tensors (the safetensors header;
+    a pickle's names and shapes on the meta device, so a refused pickle is listed as such)."""
+    info = LoraInfo(path=path, name=path.stem, alias=path.stem, error=entry_problem(path))
+    if info.error:
         return info
     try:
+        if not info.is_safetensors:
+            read_tensor_file(path, meta=True)
+            return info
         header = read_safetensors_header(path)
     except Exception as exc:  # a broken file is listed with the reason, never fatal
-        info.error = str(exc)
+        info.error = str(exc) if path.name in str(exc) else f"{path.name}: {exc}"
         return info
     metadata = header.get("__metadata__") or {}
     info.metadata = {str(k): str(v) for k, v in metadata.items()}
@@ -134,9 +138,9 @@ class LoraCatalog:
         for path in self._files():
             try:
                 stat = path.stat()
-            except OSError:
-                continue
-            stamp = (stat.st_mtime_ns, stat.st_size)
+                stamp = (stat.st_mtime_ns, stat.st_size)
+            except OSError:  # a dangling link: listed as broken
+                stamp = (0, -1)
             previous = self._known.get(path)
             known[path] = previous if previous and previous[0] == stamp else (stamp, describe_lora(path))
         with self._lock:
@@ -144,7 +148,7 @@ class LoraCatalog:
             self._items = [info for _, info in known.values()]
 
     def _files(self) -> list[Path]:
-        return [path for folder in self.folders for path in find_model_files(folder, LORA_EXTENSIONS)]
+        return [path for folder in self.folders for path in find_model_files(folder, LORA_EXTENSIONS, broken=True)]
 
     def find(self, name: str) -> Optional[LoraInfo]:
         """The LoRA called ``name`` (file stem first, then ``ss_output_name`` alias), or None."""
@@ -310,14 +314,18 @@ class NetworkManager:
         with self._lock:
             return [key[0] for key in self._state(loaded).signature]
 
-    def lora_hashes(self, requests: Sequence[NetworkRequest]) -> Optional[str]:
-        """A1111's ``Lora hashes`` value (``name: hash12, …``) for the requests whose file exists."""
+    def lora_hashes(self, requests: Sequence[NetworkRequest], loaded: Optional[LoadedCheckpoint] = None
+                    ) -> Optional[str]:
+        """A1111's ``Lora hashes`` value (``name: hash12, …``) for the requests whose file exists;
+        with ``loaded``, only those applied to it (a LoRA that failed to load is no part of the
+        image, so the infotext must not claim it)."""
         if self.hasher is None:
             return None
+        applied = set(self.active(loaded)) if loaded is not None else None
         hashes: dict[str, str] = {}
         for request in requests:
             info = self.catalog.find(request.name)
-            if info is None or info.error:
+            if info is None or info.error or (applied is not None and info.adapter_name not in applied):
                 continue
             try:
                 hashes[infotext_name(request.name)] = self.hasher.shorthash(info)
@@ -424,6 +432,8 @@ class NetworkManager:
         name = item.info.name
         try:
             state = self._read(item)
+        except RefusedPickleError as exc:
+            return f"LoRA {name} cannot be read: {exc}"
         except Exception as exc:
             return f"LoRA {name} cannot be read: {type(exc).__name__}: {exc}"
         variant = unsupported_format(list(state))

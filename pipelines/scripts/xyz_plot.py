@@ -216,7 +216,7 @@ def _check_vae(engine: GenerationEngine, value: str) -> str:
         return VAE_AUTOMATIC
     if folded == "none":
         return VAE_NONE
-    vaes = engine.manager.catalog.vaes
+    vaes = engine.manager.catalog.usable_vaes()
     for vae in vaes:
         if vae.matches(value) or folded in (vae.name.casefold(), vae.path.stem.casefold()):
             return vae.name
@@ -248,7 +248,7 @@ def _checkpoint_titles(engine: GenerationEngine) -> list[str]:
 
 
 def _vae_choices(engine: GenerationEngine) -> list[str]:
-    return [VAE_AUTOMATIC, VAE_NONE, *(v.name for v in engine.manager.catalog.vaes)]
+    return [VAE_AUTOMATIC, VAE_NONE, *(v.name for v in engine.manager.catalog.usable_vaes())]
 
 
 def _upscalers(engine: GenerationEngine) -> list[str]:
