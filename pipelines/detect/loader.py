@@ -21,7 +21,8 @@ from torch import nn
 from pipelines.detect.efficientnet import VARIANTS
 from pipelines.detect.layouts import Layout, identify, remap
 from pipelines.detect.spec import DetectorSpec, build_model, read_sidecar
-from pipelines.models.tensorfile import RefusedPickleError, UnreadablePickleError, read_tensor_file
+from pipelines.models.pickles import RefusedPickleError, UnreadablePickleError
+from pipelines.models.tensorfile import read_tensor_file
 
 DETECTOR_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".tar", ".ckpt")
 METADATA_KEY = "atelier_detector"

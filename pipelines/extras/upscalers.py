@@ -25,7 +25,8 @@ from pipelines.jobs import JobControl
 from pipelines.models.cache import ModelCache
 from pipelines.models.loader import module_bytes
 from pipelines.models.catalog import entry_problem
-from pipelines.models.tensorfile import RefusedPickleError, read_tensor_file
+from pipelines.models.pickles import RefusedPickleError
+from pipelines.models.tensorfile import read_tensor_file
 
 log = logging.getLogger(__name__)
 

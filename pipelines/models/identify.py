@@ -211,7 +211,7 @@ def pickle_shapes(path: Path) -> dict[str, list[int]]:
     is_zip = magic.startswith(b"PK")
     if not is_zip and not magic.startswith(b"\x80"):
         raise CorruptCheckpointError(f"{path.name}: not a PyTorch checkpoint (neither a zip archive nor a pickle)")
-    from pipelines.models.tensorfile import RefusedPickleError, load_pickle
+    from pipelines.models.pickles import RefusedPickleError, load_pickle
 
     try:
         loaded = load_pickle(path, map_location="meta", mmap=is_zip)

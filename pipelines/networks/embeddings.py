@@ -33,7 +33,8 @@ import torch
 
 from pipelines.models.catalog import entry_problem, find_model_files
 from pipelines.models.hashing import HashCache, sha256_file
-from pipelines.models.tensorfile import RefusedPickleError, read_tensor_file
+from pipelines.models.pickles import RefusedPickleError
+from pipelines.models.tensorfile import read_tensor_file
 from pipelines.networks.tags import infotext_name
 
 log = logging.getLogger(__name__)

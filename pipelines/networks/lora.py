@@ -24,7 +24,8 @@ from pipelines.models.architecture import Architecture, ModelFamily
 from pipelines.models.cache import ModelCache
 from pipelines.models.hashing import HashCache, addnet_hash_safetensors
 from pipelines.models.identify import read_safetensors_header
-from pipelines.models.tensorfile import RefusedPickleError, read_tensor_file
+from pipelines.models.pickles import RefusedPickleError
+from pipelines.models.tensorfile import read_tensor_file
 from pipelines.networks.tags import NetworkRequest, infotext_name
 
 if TYPE_CHECKING:
