@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import tempfile
 import time
 from contextlib import contextmanager
@@ -67,9 +68,15 @@ def atomic_write_text(path: Path, text: str) -> None:
         handle.write(text)
 
 
+# atomic_open's temp names: "." + the file's name + "." + mkstemp's 8 characters + ".tmp", for
+# the kinds of file output folders hold (a user may point one at a folder with others' files)
+_STALE_TEMP = re.compile(r"^\..+\.(png|jpe?g|webp|gif|txt|json|csv|mp4|webm|mov|mkv)\.[a-z0-9_]{8}\.tmp$",
+                         re.IGNORECASE)
+
+
 def is_stale_temp(path: Path) -> bool:
-    """True for the hidden ``.<name>.XXXX.tmp`` file of an atomic write that never finished."""
-    return path.name.startswith(".") and path.name.endswith(TEMP_SUFFIX)
+    """True for the hidden ``.<name>.XXXXXXXX.tmp`` file of an atomic write that never finished."""
+    return bool(_STALE_TEMP.match(path.name))
 
 
 def remove_stale_temp_files(root: Path, depth: int = 3) -> int:

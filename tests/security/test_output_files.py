@@ -37,8 +37,12 @@ def test_stale_temp_files_of_interrupted_writes_are_removed_at_start(tmp_path: P
     custom = tmp_path / "my-saved"
     day.mkdir(parents=True)
     custom.mkdir()
-    stale = [day / ".00003-5-a fox.png.k2j4h1x0.tmp", outputs / ".config.json.abc123.tmp", custom / ".00000-x.png.q.tmp"]
-    kept = [day / "00002-4-a fox.png", day / ".hidden-note", day / "notes.tmp", custom / "00000-x.png"]
+    stale = [day / ".00003-5-a fox.png.k2j4h1x0.tmp", outputs / "faces" / ".00001-clip.mp4.abcd_123.tmp",
+             custom / ".00000-x.webp.q9w8e7r6.tmp"]
+    # what is not Atelier's: another program's temp files in a folder the user chose
+    kept = [day / "00002-4-a fox.png", day / ".hidden-note", day / "notes.tmp", custom / "00000-x.png",
+            custom / ".lock.tmp", custom / ".document.odt.k2j4h1x0.tmp"]
+    (outputs / "faces").mkdir()
     for path in stale + kept:
         path.write_bytes(b"partial")
     atomic_write_text(tmp_path / "data" / "config.json", '{"outdir_save": "%s"}' % custom)
