@@ -63,6 +63,7 @@ def test_a_damaged_hash_cache_starts_and_is_kept(tiny_models_dir: Path, tmp_path
         ctx.close()
 
 
+@pytest.mark.e2e  # a real launch.py server process
 def test_the_real_server_starts_on_damaged_files_and_shows_the_notice(tmp_path: Path, tiny_models_dir: Path) -> None:
     data = tmp_path / "data"
     (data / "cache").mkdir(parents=True)
