@@ -50,6 +50,7 @@ from webui.api_models import (
     ProgressResponse,
     SdModelItem,
     Txt2ImgBody,
+    reject_lone_surrogates,
 )
 from webui.api_previews import previews_router
 from webui.asgi_errors import CatchUnexpected
@@ -406,6 +407,7 @@ def sdapi_router(ctx: AtelierContext) -> APIRouter:
 
     @router.post("/options")
     def set_options(changes: dict[str, Any]) -> None:
+        reject_lone_surrogates(changes)  # stored, such text would make every GET /options a 500
         _set_options(ctx, changes)
 
     @router.post("/png-info", response_model=PngInfoResponse)

@@ -132,7 +132,7 @@ def run_sd_upscale(engine: GenerationEngine, request: GenerationRequest, options
     if size[0] < request.width or size[1] < request.height:
         raise ValueError(f"the upscaled image ({size[0]}x{size[1]}) is smaller than one tile "
                          f"({request.width}x{request.height}): raise the scale factor or lower width/height")
-    upscaled = engine.pixel_upscale(source, upscaler, *size)
+    upscaled = engine.pixel_upscale(source, upscaler, *size, control)  # an interrupt stops a model upscaler inside
     grid = split_tiles(upscaled, request.width, request.height, options.overlap)
     tiles, batch = grid.tiles, request.batch_size
     batches = [tiles[i:i + batch] for i in range(0, len(tiles), batch)]

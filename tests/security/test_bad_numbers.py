@@ -32,6 +32,13 @@ def test_a_lone_surrogate_prompt_is_422_not_500(client: TestClient) -> None:
     refused(post_raw(client, "txt2img", '{"prompt": "a fox \\ud800", %s}' % fields), "prompt", "lone surrogate")
     refused(post_raw(client, "txt2img", '{"prompt": "x", "styles": ["\\udfff"], %s}' % fields), "styles[0]")
     refused(post_raw(client, "txt2img", '{"prompt": "x", "sampler_name": "\\ud83d"}'), "sampler_name")
+    refused(post_raw(client, "options", '{"sd_vae": "\\ud800"}'), "sd_vae", "lone surrogate")
+    assert client.get("/sdapi/v1/options").status_code == 200
+
+
+def test_a_lone_surrogate_prompt_is_a_notice_in_the_ui(ctx: AtelierContext) -> None:
+    with pytest.raises(UserError, match="lone surrogate"):
+        ui_actions.submit_form(ctx, "txt2img", {**FAST, "prompt": "a fox \ud800"})
 
 
 @pytest.mark.parametrize("seed, words", [
