@@ -68,12 +68,14 @@ def start(repo: Path, models: Path, data: Path) -> tuple[subprocess.Popen, str]:
                                 str(port), "--data-dir", str(data), "--models-dir", str(models), "--threads", "1"],
                                cwd=repo, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    for _ in range(240):
+    for _ in range(720):
         if call(base, "GET", "/sdapi/v1/sd-models", timeout=2)[0] == 200:
             return process, base
+        if process.poll() is not None:
+            break
         time.sleep(0.25)
     process.kill()
-    raise SystemExit("server did not start")
+    raise SystemExit("server did not start:\n" + (data.parent / "server.log").read_text(errors="replace")[-3000:])
 
 
 def main() -> None:

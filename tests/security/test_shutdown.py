@@ -16,9 +16,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PIL import Image
 
 from tests.test_server import CLEAN_EXIT, running_server
+
+pytestmark = pytest.mark.e2e  # a real launch.py server process
 
 HANG_GUARD_S = 90
 LONG = {"prompt": "a lighthouse", "width": 64, "height": 64, "steps": 100, "n_iter": 100, "sampler_name": "Euler",
