@@ -86,6 +86,7 @@ def test_an_unexpected_error_answers_500_and_keeps_the_connection() -> None:
 
 
 # -- 2. every sampler with every schedule type -------------------------------------------------
+@pytest.mark.slow  # 264 generations
 def test_every_sampler_with_every_schedule_type_generates(client: httpx.Client) -> None:
     """All 22 samplers × 12 schedule types A1111 lists, through /txt2img (2 steps, 64×64)."""
     samplers = [s["name"] for s in client.get("/sdapi/v1/samplers").json()]

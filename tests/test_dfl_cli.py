@@ -11,6 +11,8 @@ import pytest
 from tests.dfl_clips import write_clip
 from tests.video_factory import probe_streams, write_video
 
+pytestmark = pytest.mark.e2e  # video encoding and decoding
+
 
 def test_faceset_train_merge_commands(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     import launch

@@ -31,6 +31,8 @@ from tests.dfl_clips import TINY_MODEL, prepared_workspace
 from tests.faces_data import builtin_faces  # noqa: F401 (fixture)
 from tests.video_factory import probe_streams, write_video
 
+pytestmark = pytest.mark.e2e  # video encoding and decoding (clips into frames, merged back to video)
+
 
 @pytest.fixture(scope="module")
 def ws(builtin_faces: Any, tmp_path_factory: pytest.TempPathFactory) -> Workspace:  # noqa: F811

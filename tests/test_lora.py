@@ -269,6 +269,7 @@ def test_lycoris_loha_is_reported_as_unsupported(sd1, networks: NetworkManager) 
     os.unlink(folder / "loha.safetensors")
 
 
+@pytest.mark.slow  # 100 LoRA load/unload rounds
 def test_no_drift_after_100_alternations(sd1, networks: NetworkManager) -> None:
     base_params, base = snapshot(sd1), generate(sd1)
     for i in range(100):

@@ -186,6 +186,7 @@ def test_the_models_tab_is_wired_to_the_txt2img_prompt(ctx: AtelierContext) -> N
     assert {"models_lora_cards", "models_details", "models_dl_url", "models_search"} <= ids
 
 
+@pytest.mark.e2e  # a real launch.py server process
 def test_server_serves_previews_and_refuses_paths_outside_models(tmp_path: Path, models_dir: Path) -> None:
     from tests.test_server import running_server
 
