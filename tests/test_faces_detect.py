@@ -77,3 +77,41 @@ def test_missing_insightface_pack_is_named(faces) -> None:
 def test_context_creates_the_engine_once(faces) -> None:
     assert isinstance(faces.layout.models_dir, Path)
     assert faces.backend().name == "dlib-hog"
+
+
+@pytest.mark.parametrize("degrees", [45, 90])
+def test_rotation_search_finds_tilted_faces_where_they_are(faces, group, degrees: int) -> None:
+    """The group photo turned 45° / 90°: upright HOG finds at most 2 faces; the search finds them at their places."""
+    from pipelines.faces.rotation import rotated
+
+    photo = np.asarray(insightface_photo("t1.jpg"))
+    turned, matrix = rotated(photo, degrees)
+    assert len(faces.detect(turned, embed=False, rotation="off")) <= 2
+    found = faces.detect(turned, rotation="all")
+    expected = [matrix[:, :2] @ np.array(f.center) + matrix[:, 2] for f in group]
+    near = [min(np.linalg.norm(np.array(f.center) - e) for f in found) for e in expected]
+    assert sum(d < 0.3 * group[0].width for d in near) >= 5 and len(found) <= len(group)
+    assert sum("rotation" in face.extra for face in found) >= 4
+
+    def tilt(face) -> float:
+        eyes = face.kps5[1] - face.kps5[0]
+        return float(np.degrees(np.arctan2(-eyes[1], eyes[0])))
+
+    for face in found:  # the eye line turned back with the face: its own tilt (up to 31° here) plus the turn
+        assert face.landmarks.shape == (68, 2) and face.embedding.shape == (128,)
+        nearest = min(range(len(group)), key=lambda i: np.linalg.norm(np.array(face.center) - expected[i]))
+        assert abs(tilt(face) - tilt(group[nearest]) - degrees) < 15
+
+
+def test_small_faces_are_found_by_upsampling(faces) -> None:
+    """The group photo at a quarter size (faces ~25-40 px, under the 80 px HOG window)."""
+    photo = insightface_photo("t1.jpg")
+    small = photo.resize((photo.width // 4, photo.height // 4))
+    assert len(faces.detect(small, embed=False)) >= 4  # upright-only at one scale: 0
+
+
+def test_rotation_search_adds_no_faces_to_a_faceless_picture(faces) -> None:
+    noise = np.random.default_rng(0).integers(0, 255, (300, 400, 3), dtype=np.uint8)
+    assert faces.detect(noise, rotation="all") == []
+    with pytest.raises(ValueError, match="rotation search"):
+        faces.detect(noise, rotation="sideways")

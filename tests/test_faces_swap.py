@@ -192,3 +192,26 @@ def test_builtin_face_model_cannot_drive_classic(builtin) -> None:
     assert result.swapped == [] and "skipped" in result.info
     with pytest.raises(FaceError, match="gender/age model"):
         builtin.swap(insightface_photo("t1.jpg"), astronaut(), gender="F")
+
+
+def test_reference_face_picks_one_of_two_real_people(builtin) -> None:
+    """Obama and Biden side by side, an other photo of Obama as the reference: only Obama is
+    swapped with the dlib model's own threshold (one cosine number for every model swapped both)."""
+    from PIL import Image
+
+    from pipelines.faces.swap import REFERENCE_THRESHOLDS, distance
+
+    obama, biden = (real_person(n).resize((300, int(300 * real_person(n).height / real_person(n).width)))
+                    for n in ("obama2.jpg", "biden.jpg"))
+    pair = Image.new("RGB", (600, max(obama.height, biden.height)))
+    pair.paste(obama, (0, 0))
+    pair.paste(biden, (300, 0))
+    reference = real_person("obama.jpg")
+    faces = builtin.detect(pair)
+    identity = builtin.reference_embedding(reference)
+    assert len(faces) == 2 and faces[0].embedding_model == "dlib/resnet-128"
+    same, other = (distance(f.embedding, identity) for f in faces)
+    assert same < REFERENCE_THRESHOLDS["dlib"] < other < REFERENCE_THRESHOLDS["arcface"]
+    result = builtin.swap(astronaut(), pair, target_face_indices="all", reference=reference)
+    assert result.swapped == [0] and "face 1 skipped (distance" in result.info
+    assert builtin.swap(astronaut(), pair, target_face_indices="all", reference=reference, threshold=0.6).swapped == [0, 1]

@@ -39,7 +39,8 @@ class SwapBody(BaseModel):
     restore: Optional[str] = Field(None, description="restorer file in models/facerestore, e.g. GFPGANv1.4.onnx")
     restore_weight: float = Field(1.0, ge=0.0, le=1.0)
     reference_image: Optional[str] = None
-    threshold: float = Field(0.6, ge=0.0, le=2.0)
+    threshold: Optional[float] = Field(None, gt=0.0, le=2.0, description="reference identity distance; "
+                                       "default: the embedding model's own (arcface 0.6, dlib 0.07)")
     gender: Optional[Literal["M", "F"]] = None
     mask_erosion: float = Field(MaskOptions.erosion, ge=0.0, le=0.45)
     mask_blur: float = Field(MaskOptions.blur, ge=0.0, le=0.5)

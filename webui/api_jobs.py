@@ -19,7 +19,6 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from PIL import Image
 
 from pipelines.context import AtelierContext
-from pipelines.faces.swap import DEFAULT_THRESHOLD
 from pipelines.faces.video_swap import VideoSwapRequest, start_video_swap
 from pipelines.jobs import Job, JobQueue, JobState
 from pipelines.media.video import VideoError
@@ -112,7 +111,8 @@ def jobs_router(ctx: AtelierContext) -> APIRouter:
         reference_image: Optional[UploadFile] = File(None, description="swap only people who look like this face"),
         source_face_index: int = Form(0),
         target: str = Form("0", description="face index on the first frame with faces, or 'all'"),
-        reference_max_distance: float = Form(DEFAULT_THRESHOLD),
+        reference_max_distance: Optional[float] = Form(
+            None, description="identity distance for the reference face (default: the embedding model's own)"),
         face_order: str = Form("left-right"),
         method: str = Form("auto", description="auto, inswapper, classic or 'trained model: <name>'"),
         name: str = Form("", description="output label (default: the video's file name)"),

@@ -11,7 +11,6 @@ from pipelines.context import AtelierContext
 from pipelines.faces.classic import BLENDS
 from pipelines.faces.masks import MaskOptions
 from pipelines.faces.order import ORDERS
-from pipelines.faces.swap import DEFAULT_THRESHOLD
 from webui import ui_faces_actions as actions
 from webui.ui_common import user_error
 from webui.ui_faces_train import faces_train_section
@@ -48,7 +47,8 @@ def faces_tab(ctx: AtelierContext) -> dict[str, gr.components.Component]:
         with gr.Accordion("Which faces", open=False):
             with gr.Row():
                 reference = gr.Image(label="Reference face (swap only this person)", type="pil", format="png")
-                threshold = gr.Slider(0.0, 1.5, DEFAULT_THRESHOLD, step=0.01, label="Reference distance threshold")
+                threshold = gr.Slider(0.0, 1.5, 0.0, step=0.01,
+                                      label="Reference distance threshold (0 = the embedding model's own)")
                 gender = gr.Radio(["any", "F", "M"], value="any", label="Gender filter")
         with gr.Accordion("Mask and restore", open=False):
             with gr.Row():

@@ -70,7 +70,7 @@ def swap_image(ctx: AtelierContext, source: Optional[Image.Image], face_model: s
         mask = MaskOptions(erosion=erosion, blur=blur, opacity=opacity)
         result = ctx.queue.run("faces-swap", lambda control: ctx.faces.swap(
             src, target, int(source_index), parse_indices(target_indices), method, reference=reference, save=True,
-            threshold=threshold, gender=gender if gender in ("M", "F") else None, mask=mask, blend=blend,
+            threshold=threshold or None, gender=gender if gender in ("M", "F") else None, mask=mask, blend=blend,
             restore=restore if restore and restore != NO_FACE_MODEL else None, restore_weight=restore_weight))
     except ValueError as exc:
         raise UserError(user_message(exc)) from exc

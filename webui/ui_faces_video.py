@@ -8,7 +8,6 @@ import gradio as gr
 
 from pipelines.context import AtelierContext
 from pipelines.faces.order import ORDERS
-from pipelines.faces.swap import DEFAULT_THRESHOLD
 from webui import ui_faces_video_actions as actions
 from webui.errors import UserError
 from webui.ui_common import owner, user_error
@@ -35,7 +34,8 @@ def faces_video_section(ctx: AtelierContext) -> None:
                 with gr.Accordion("Reference face (swap only this person)", open=False):
                     reference = gr.Image(label="Reference face", type="pil", format="png",
                                          elem_id="faces_video_reference")
-                    distance = gr.Slider(0.05, 1.5, value=DEFAULT_THRESHOLD, step=0.05, label="Max identity distance",
+                    distance = gr.Slider(0.0, 1.5, value=0.0, step=0.01,
+                                         label="Max identity distance (0 = the embedding model's own)",
                                          elem_id="faces_video_distance")
         with gr.Row():
             start = gr.Button("Swap video", variant="primary", elem_id="faces_video_start")

@@ -13,7 +13,6 @@ from PIL import Image
 from pydantic import ValidationError
 
 from pipelines.context import AtelierContext
-from pipelines.faces.swap import DEFAULT_THRESHOLD
 from pipelines.faces.video_swap import VideoSwapRequest, VideoSwapResult, start_video_swap
 from pipelines.jobs import Job
 from webui.errors import UserError, user_message
@@ -32,9 +31,10 @@ def parse_target(text: str) -> str | int:
 
 def start(ctx: AtelierContext, video: Optional[str], source: Optional[Image.Image], *, target: str = "0",
           source_face_index: int = 0, method: str = "auto", face_order: str = "left-right",
-          reference: Optional[Image.Image] = None, reference_max_distance: float = DEFAULT_THRESHOLD,
+          reference: Optional[Image.Image] = None, reference_max_distance: Optional[float] = None,
           owner: Optional[str] = None) -> Job:
-    """Queue the swap of ``source``'s face into the ``video`` file."""
+    """Queue the swap of ``source``'s face into the ``video`` file (a distance of 0 or None: the
+    embedding model's calibrated one)."""
     if not video:
         raise UserError("Upload a video to swap faces in.")
     if source is None and ctx.faces.needs_source(method):
@@ -42,7 +42,7 @@ def start(ctx: AtelierContext, video: Optional[str], source: Optional[Image.Imag
     try:
         request = VideoSwapRequest(video=Path(video), target=parse_target(target),
                                    source_face_index=int(source_face_index or 0), method=method,
-                                   face_order=face_order, reference_max_distance=reference_max_distance,
+                                   face_order=face_order, reference_max_distance=reference_max_distance or None,
                                    name=Path(video).stem)
         return start_video_swap(ctx, request, source, reference=reference, owner=owner)
     except (ValueError, ValidationError) as exc:

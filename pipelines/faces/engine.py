@@ -26,6 +26,8 @@ from pipelines.faces.layout import FaceModelLayout
 from pipelines.faces.loaded import LoadedFaceModels
 from pipelines.faces.order import order_faces
 from pipelines.faces.restore import FaceRestorer
+from pipelines.faces.rotation import RotationSearch
+from pipelines.faces.rotation import search as rotation_search
 from pipelines.faces.swap import METHODS, PreparedSource, SwapOptions, SwapResult, Targets, pick_index, select_targets
 from pipelines.faces.types import DetectedFace
 from pipelines.models.cache import ModelCache
@@ -72,9 +74,16 @@ class FaceEngine:
         return InsightBackend(pack, self.models) if pack is not None else self.builtin
 
     def detect(self, image: ImageLike, order: str = "left-right", *, min_score: float = 0.5,
-               embed: bool = True, backend: BackendChoice = "auto") -> list[DetectedFace]:
-        """All faces in ``image`` scoring at least ``min_score`` (0..1), numbered by ``order`` (index = position)."""
-        faces = self.backend(backend).detect(to_rgb(image), min_score=min_score, embed=embed)
+               embed: bool = True, backend: BackendChoice = "auto",
+               rotation: RotationSearch = "fallback") -> list[DetectedFace]:
+        """All faces in ``image`` scoring at least ``min_score`` (0..1), numbered by ``order`` (index = position).
+
+        ``rotation``: search the image turned as well (:mod:`pipelines.faces.rotation`); the
+        default looks at other angles only when no upright face is found.
+        """
+        chosen = self.backend(backend)
+        faces = rotation_search(to_rgb(image), lambda rgb: chosen.detect(rgb, min_score=min_score, embed=embed),
+                                rotation)
         return order_faces(faces, order)
 
     # -- swapping -------------------------------------------------------------------------------

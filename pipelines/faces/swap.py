@@ -16,8 +16,20 @@ from pipelines.faces.types import DetectedFace
 Method = Literal["auto", "inswapper", "classic"]
 METHODS = ("auto", "inswapper", "classic")
 Targets = Union[Sequence[int], Literal["all"]]
-DEFAULT_THRESHOLD = 0.6
-"""Reference mode: cosine distance (1 - similarity) under which a face counts as the same person."""
+REFERENCE_THRESHOLDS = {"arcface": 0.6, "dlib": 0.07}
+"""Reference mode: the cosine distance (1 - similarity) under which a face counts as the same
+person, per embedding family. Their scales differ: ArcFace puts different people ~0.7-1.0 apart,
+dlib's 128-d vectors put them only 0.12-0.22 apart (same person 0.03-0.04 on the real photo set;
+dlib's own 0.6 Euclidean threshold is ~0.09 in cosine terms), so one number cannot serve both."""
+DEFAULT_THRESHOLD = REFERENCE_THRESHOLDS["arcface"]
+
+
+def reference_threshold(embedding_model: Optional[str], threshold: Optional[float] = None) -> float:
+    """``threshold`` when one is given, else the calibrated one of ``embedding_model``'s family."""
+    if threshold is not None:
+        return threshold
+    family = (embedding_model or "arcface").split("/")[0]
+    return REFERENCE_THRESHOLDS.get(family, DEFAULT_THRESHOLD)
 
 
 @dataclass(frozen=True)
@@ -27,7 +39,8 @@ class SwapOptions:
     target_faces: Targets = (0,)
     reference: Optional[np.ndarray] = None
     """Normalised embedding of a reference face: only targets closer than ``threshold`` are swapped."""
-    threshold: float = DEFAULT_THRESHOLD
+    threshold: Optional[float] = None
+    """None: the embedding model's calibrated threshold (:data:`REFERENCE_THRESHOLDS`)."""
     gender: Optional[Literal["M", "F"]] = None
     mask: MaskOptions = field(default_factory=MaskOptions)
     blend: Blend = "multiband"
@@ -108,8 +121,9 @@ def select_targets(faces: list[DetectedFace], options: SwapOptions) -> tuple[lis
             if face.embedding is None or face.embedding.shape != options.reference.shape:
                 raise FaceError("Reference face and target faces were embedded by different models.")
             d = distance(face.embedding, options.reference)
-            if d > options.threshold:
-                notes.append(f"face {i} skipped (distance {d:.2f} > {options.threshold:g})")
+            limit = reference_threshold(face.embedding_model, options.threshold)
+            if d > limit:
+                notes.append(f"face {i} skipped (distance {d:.3f} > {limit:g})")
                 continue
         kept.append(i)
     return kept, notes

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, field_validator
 
-from pipelines.faces.swap import DEFAULT_THRESHOLD, METHODS, SwapOptions, distance
+from pipelines.faces.swap import METHODS, SwapOptions, distance, reference_threshold
 from pipelines.faces.tracking import FaceTracker
 from pipelines.faces.types import DetectedFace, FaceOrder
 from pipelines.jobs import Job, JobControl, JobInterrupted
@@ -59,8 +59,9 @@ class VideoSwapRequest(BaseModel):
     source_face_index: NonNegativeInt = 0
     target: Union[Literal["all"], NonNegativeInt] = Field(
         0, description="Face index on the first frame that has faces (in face_order), or 'all'")
-    reference_max_distance: float = Field(
-        DEFAULT_THRESHOLD, gt=0, le=2, description="With a reference face: swap the people within this identity distance")
+    reference_max_distance: Optional[float] = Field(
+        None, gt=0, le=2, description="With a reference face: swap the people within this identity distance "
+                                      "(None: the embedding model's calibrated threshold)")
     face_order: FaceOrder = "left-right"
     method: str = Field("auto", description="auto, inswapper, classic or 'trained model: <name>' (models/dfl)")
     name: str = Field("", description="Output file label; the video's name when empty")
@@ -107,7 +108,7 @@ class TargetSelector:
     """
 
     def __init__(self, target: Union[Literal["all"], int], reference: Optional[np.ndarray] = None,
-                 max_distance: float = DEFAULT_THRESHOLD) -> None:
+                 max_distance: Optional[float] = None) -> None:
         self.target, self.reference, self.max_distance = target, reference, max_distance
         self.track_id: Optional[int] = None
         self.first_frame: Optional[int] = None
@@ -137,13 +138,14 @@ class TargetSelector:
     def _is_reference(self, tracker: FaceTracker, track_id: int, face: DetectedFace) -> bool:
         track = tracker.track(track_id)
         embedding = track.embedding if track is not None and track.embedding is not None else face.embedding
-        return embedding is not None and distance(embedding, self.reference) <= self.max_distance
+        limit = reference_threshold(face.embedding_model, self.max_distance)
+        return embedding is not None and distance(embedding, self.reference) <= limit
 
     def _reacquire(self, faces: Sequence[DetectedFace], ids: Sequence[int]) -> None:
         if self._identity is None:
             return
-        near = [(distance(f.embedding, self._identity), i) for f, i in zip(faces, ids) if f.embedding is not None]
-        near = [(d, i) for d, i in near if d <= self.max_distance]
+        near = [(distance(f.embedding, self._identity), i, f) for f, i in zip(faces, ids) if f.embedding is not None]
+        near = [(d, i) for d, i, f in near if d <= reference_threshold(f.embedding_model, self.max_distance)]
         if near:
             self.track_id = min(near)[1]
 
