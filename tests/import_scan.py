@@ -325,3 +325,48 @@ def describe_cycle(project: Project, cycle: list[str]) -> str:
                    if not i.type_checking and project.resolve(i.target) == target)
         steps.append(f"{target} ({imp.where()})")
     return " -> ".join(steps)
+
+
+# --------------------------------------------------------------------------------------------
+# Test tiers
+# --------------------------------------------------------------------------------------------
+
+E2E_CALLS = frozenset({"running_server", "write_video", "write_clip", "prepared_workspace"})
+"""Helpers that start a real server process or encode a video: a test reaching one is e2e."""
+
+
+def _is_e2e_mark(node: ast.expr) -> bool:
+    return isinstance(node, ast.Attribute) and node.attr == "e2e"
+
+
+def unmarked_e2e_tests(path: Path) -> list[str]:
+    """Tests of the module at ``path`` that reach an :data:`E2E_CALLS` helper (directly, through
+    a function or a fixture of the same module) without the ``e2e`` marker."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "pytestmark"
+                                                for t in node.targets):
+            marks = node.value.elts if isinstance(node.value, (ast.List, ast.Tuple)) else [node.value]
+            if any(_is_e2e_mark(m) for m in marks):
+                return []
+    functions = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+
+    def uses(fn: ast.AST) -> set[str]:
+        called = {n.func.id for n in ast.walk(fn) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+        params = {a.arg for a in fn.args.args} if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) else set()
+        return called | params  # a parameter names a fixture
+
+    reaching = set(E2E_CALLS)
+    changed = True
+    while changed:
+        changed = False
+        for name, fn in functions.items():
+            if name not in reaching and uses(fn) & reaching:
+                reaching.add(name)
+                changed = True
+    found = []
+    for name, fn in functions.items():
+        if name.startswith("test_") and name in reaching and not any(
+                _is_e2e_mark(d.func if isinstance(d, ast.Call) else d) for d in fn.decorator_list):
+            found.append(f"{path.name}::{name}")
+    return found

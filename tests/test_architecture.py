@@ -8,7 +8,9 @@
 - no import cycles among project modules. Imports inside functions count like module-level
   ones; only imports under ``if TYPE_CHECKING:`` are exempt, because they never run;
 - the application context wires its objects through their constructors: its ``__init__``
-  never sets an attribute of an object it built (``self.engine.previewer = ...``).
+  never sets an attribute of an object it built (``self.engine.previewer = ...``);
+- a test that starts a real server process or encodes a video is marked ``e2e`` (the fast
+  tier, ``--fast``, leaves those out).
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.import_scan import describe_cycle, extension_violations, import_cycles, layer_violations, scan
+from tests.import_scan import (
+    describe_cycle,
+    extension_violations,
+    import_cycles,
+    layer_violations,
+    scan,
+    unmarked_e2e_tests,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,6 +54,27 @@ def test_extensions_use_only_the_public_api(project) -> None:
 
 def test_no_import_cycles(project) -> None:
     assert [describe_cycle(project, cycle) for cycle in import_cycles(project)] == []
+
+
+def test_tests_that_start_servers_or_encode_video_are_e2e() -> None:
+    modules = sorted(p for p in (ROOT / "tests").rglob("test_*.py") if "browser" not in p.parts)
+    assert [name for path in modules for name in unmarked_e2e_tests(path)] == []
+
+
+def test_the_e2e_rule_follows_helpers_and_fixtures(tmp_path: Path) -> None:
+    path = tmp_path / "test_fixture_tree.py"
+    path.write_text(
+        "import pytest\n"
+        "def _clip(tmp_path):\n    return write_video(tmp_path / 'a.mp4')\n"
+        "@pytest.fixture\ndef clip(tmp_path):\n    return _clip(tmp_path)\n"
+        "def test_uses_the_fixture(clip): ...\n"
+        "def test_calls_the_server(tmp_path):\n    with running_server(tmp_path, tmp_path): ...\n"
+        "@pytest.mark.e2e\ndef test_marked(clip): ...\n"
+        "def test_plain(tmp_path): ...\n", encoding="utf-8")
+    assert unmarked_e2e_tests(path) == ["test_fixture_tree.py::test_uses_the_fixture",
+                                        "test_fixture_tree.py::test_calls_the_server"]
+    path.write_text("import pytest\npytestmark = pytest.mark.e2e\n" + path.read_text(), encoding="utf-8")
+    assert unmarked_e2e_tests(path) == []
 
 
 def _patched_after_construction(source: str, class_name: str) -> list[str]:

@@ -22,6 +22,8 @@ from pipelines.faces.video_swap import VideoSwapRequest, start_video_swap
 from tests.dfl_clips import TINY_MODEL, clip_frame, prepared_workspace
 from tests.video_factory import probe_streams
 
+pytestmark = pytest.mark.e2e  # the trained model comes from video clips (prepared_workspace)
+
 METHOD = "trained model: tiny"
 
 

@@ -26,6 +26,7 @@ def ctx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     context.close()
 
 
+@pytest.mark.e2e  # video clips through the whole DeepFaceLab workflow
 def test_the_whole_workflow_from_the_section(ctx: Any) -> None:
     src = write_clip(ctx.clips / "src.mp4", "astronaut", frames=9)
     inbox = ctx.config.data_dir / "inbox"
