@@ -20,6 +20,8 @@ GROUPS: dict[str, list[str]] = {
     "Live previews": ["live_previews_enable", "show_progress_every_n_steps", "show_progress_type"],
     "Sampler defaults": ["default_sampler", "default_scheduler"],
     "Memory": ["model_cache_gb"],
+    "Limits (per request)": ["limit_request_body_mb", "limit_input_images", "limit_input_megapixels",
+                             "limit_output_megapixels", "limit_prompt_chars", "limit_batch_size", "limit_n_iter"],
 }
 LABELS: dict[str, str] = {
     "samples_save": "Always save all generated images",
@@ -41,6 +43,13 @@ LABELS: dict[str, str] = {
     "default_sampler": "Default sampling method",
     "default_scheduler": "Default schedule type",
     "model_cache_gb": "Model cache size (GB of RAM shared by every loaded model)",
+    "limit_request_body_mb": "Largest request body (MB); larger: 413",
+    "limit_input_images": "Most images one request may send",
+    "limit_input_megapixels": "Most megapixels of all images one request sends",
+    "limit_output_megapixels": "Most megapixels one batch makes (width x height x batch size, hires size included)",
+    "limit_prompt_chars": "Longest prompt / negative prompt (characters)",
+    "limit_batch_size": "Largest batch size",
+    "limit_n_iter": "Largest batch count",
     "CLIP_stop_at_last_layers": "Clip skip",
     "sd_vae": "SD VAE",
 }

@@ -142,3 +142,16 @@ def test_the_ui_refuses_an_uploaded_image_over_the_pixel_limit(ctx: AtelierConte
     form = {"prompt": "x", **FAST, "img2img_mode": "img2img", "init_image": Image.new("RGB", (1024, 1024), "red")}
     with pytest.raises(UserError, match="limit_input_megapixels"):
         ui_actions.submit_form(ctx, "img2img", form)
+
+
+def test_the_settings_tab_changes_a_limit_and_refuses_a_bad_one(ctx: AtelierContext) -> None:
+    from webui import settings_actions
+
+    values = dict(zip(settings_actions.TAB_KEYS, settings_actions.tab_values(ctx)))
+    try:
+        settings_actions.apply_tab(ctx, {**values, "limit_batch_size": 2})
+        assert ctx.engine.limits.batch_size == 2
+        with pytest.raises(UserError, match="limit_batch_size"):
+            settings_actions.apply_tab(ctx, {**values, "limit_batch_size": 0})
+    finally:
+        settings_actions.apply_tab(ctx, values)
