@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Start Atelier: ``python launch.py [flags]``; run the tests: ``python launch.py test``; train a
-deepfake detector: ``python launch.py train-detector --real DIR``; DeepFaceLab's workflow:
+deepfake detector: ``python launch.py train-detector --real DIR``, evaluate one:
+``python launch.py eval-detector --real DIR --fake DIR``; DeepFaceLab's workflow:
 ``python launch.py faceset|train-face|merge WORKSPACE ...``.
 
 On first use this creates ``.venv/`` beside this file and installs the project into it
@@ -138,15 +139,17 @@ def main(argv: list[str]) -> int:
         return run_tests(argv[1:])
     sys.path.insert(0, str(ROOT))
     from pipelines.dfl.cli import COMMANDS as FACE_COMMANDS
-    from webui.cli import build_train_detector_parser, parse_args
+    from webui.cli import build_eval_detector_parser, build_train_detector_parser, parse_args
 
-    train = argv[:1] == ["train-detector"]
+    train, evaluate = argv[:1] == ["train-detector"], argv[:1] == ["eval-detector"]
     face_command = argv[0] if argv[:1] and argv[0] in FACE_COMMANDS else None
     # --help exits here, before any install
     if face_command:
         args = FACE_COMMANDS[face_command][0]().parse_args(argv[1:])
+    elif train or evaluate:
+        args = (build_train_detector_parser() if train else build_eval_detector_parser()).parse_args(argv[1:])
     else:
-        args = build_train_detector_parser().parse_args(argv[1:]) if train else parse_args(argv)
+        args = parse_args(argv)
     if not _in_venv():
         if not args.skip_install:
             _install(set())
@@ -156,6 +159,10 @@ def main(argv: list[str]) -> int:
         from pipelines.detect.train import run_cli
 
         return run_cli(args)
+    if evaluate:
+        from pipelines.detect.evaluate import run_cli as run_evaluation
+
+        return run_evaluation(args)
     if face_command:
         from pipelines.dfl.cli import run
 

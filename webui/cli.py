@@ -26,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="launch.py",
         description="Atelier: image generation and face work in the browser. "
         "Sub-commands: 'test' installs the test extras and runs the test suite; "
-        "'train-detector' trains a deepfake detector (see 'launch.py train-detector --help').",
+        "'train-detector' trains a deepfake detector (see 'launch.py train-detector --help'); "
+        "'eval-detector' evaluates one (see 'launch.py eval-detector --help').",
     )
     parser.add_argument("--port", type=int, default=7860, help="port to serve on (default 7860)")
     parser.add_argument("--listen", action="store_true", help="bind 0.0.0.0 instead of 127.0.0.1")
@@ -84,6 +85,30 @@ def build_train_detector_parser() -> argparse.ArgumentParser:
     parser.add_argument("--models-dir", type=Path, default=REPO_ROOT / "models")
     parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / "data",
                         help="checkpoints go to <data-dir>/train-detector/<out>/")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--skip-install", action="store_true")
+    return parser
+
+
+def build_eval_detector_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="launch.py eval-detector",
+        description="Evaluate a detector on folders of real and fake faces (pictures and videos): frame- and "
+        "video-level AUC, EER, AP, accuracy at the threshold with bootstrap intervals, per-domain AUC (sub-folders "
+        "of --fake), ROC and calibration PNGs; written to models/detectors/<stem>.eval/.",
+    )
+    parser.add_argument("--real", type=Path, required=True, help="folder of real pictures / videos (recursive)")
+    parser.add_argument("--fake", type=Path, required=True, help="folder of fakes; its sub-folders are the domains")
+    parser.add_argument("--detector", default=None, help="file name in models/detectors (default: the first)")
+    parser.add_argument("--threshold", type=float, default=None, help="default: the detector's own")
+    parser.add_argument("--every", type=int, default=None, help="score every k-th video frame")
+    parser.add_argument("--per-second", type=float, default=2.0, help="else about this many frames a second")
+    parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
+    parser.add_argument("--whole-image", action="store_true", help="score whole pictures (already face crops)")
+    parser.add_argument("--out", type=Path, default=None, help="default: models/detectors/<stem>.eval/")
+    parser.add_argument("--models-dir", type=Path, default=REPO_ROOT / "models")
+    parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / "data")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--skip-install", action="store_true")

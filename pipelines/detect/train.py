@@ -400,7 +400,7 @@ def train_detector(config: TrainConfig, models_dir: Path, work_dir: Path, find_f
     return report
 
 
-def face_finder(models_dir: Path, data_dir: Path, device: str = "auto") -> Optional[FaceFinder]:
+def face_finder(models_dir: Path, data_dir: Path, device: str = "auto", embed: bool = True) -> Optional[FaceFinder]:
     """The Faces engine's detector for training pictures (landmarks for the blend masks), or None
     when no face model is usable: pictures are then taken as ready-made face crops."""
     from pipelines.device import DevicePolicy
@@ -414,7 +414,7 @@ def face_finder(models_dir: Path, data_dir: Path, device: str = "auto") -> Optio
 
     def find(image: np.ndarray) -> Sequence[DetectedFace]:
         try:
-            return engine.detect(image, embed=True)  # identities for the validation split
+            return engine.detect(image, embed=embed)  # embeddings: identities for the validation split
         except FaceError:
             return []
 
