@@ -65,8 +65,8 @@ def test_launch_eval_detector_command(tiny_detector: Path, tmp_path: Path, capsy
 
     real = write_lfw_faces(tmp_path / "real", count=12, people=True)
     fake = tmp_path / "fake"
-    write_lfw_faces(fake / "stamped", count=6, start=100, stamp=True)
-    write_lfw_faces(fake / "others", count=6, start=150)
+    write_lfw_faces(fake / "stamped", count=6, start=50, stamp=True)
+    write_lfw_faces(fake / "others", count=6, start=70)
     argv = ["eval-detector", "--real", str(real), "--fake", str(fake), "--detector", "tiny-eval.safetensors",
             "--whole-image", "--bootstrap", "200", "--models-dir", str(tiny_detector),
             "--data-dir", str(tmp_path / "data"), "--skip-install"]

@@ -23,7 +23,9 @@ from pipelines.models.cache import ModelCache
 def write_lfw_faces(folder: Path, count: int = 8, start: int = 0, stamp: bool = False,
                     people: bool = False) -> Path:
     """Tiny real faces shipped with scikit-image (25 × 25 grey), as 48-px RGB PNGs; ``stamp``
-    paints a bright square on each (a fake anyone can learn); ``people``: one sub-folder each."""
+    paints a bright square on each (a fake anyone can learn); ``people``: one sub-folder each.
+    Only the first 100 of ``lfw_subset`` are faces (the rest are background patches)."""
+    assert start + count <= 100, "lfw_subset holds 100 faces, then 100 non-faces"
     faces = np.load(os.path.join(os.path.dirname(skimage.__file__), "data", "lfw_subset.npy"))[start:start + count]
     folder.mkdir(parents=True, exist_ok=True)
     for i, face in enumerate(faces):
@@ -63,7 +65,7 @@ def test_roc_auc() -> None:
 def signal_config(tmp_path: Path, **changes: object) -> TrainConfig:
     """Reals vs the same kind of faces with a red square: learnable in a couple of epochs."""
     real = write_lfw_faces(tmp_path / "real", count=16)
-    fake = write_lfw_faces(tmp_path / "fake", count=16, start=100, stamp=True)
+    fake = write_lfw_faces(tmp_path / "fake", count=16, start=50, stamp=True)
     values = dict(real_dir=real, fake_dir=fake, sbi=False, name="tiny", arch="xception", epochs=3,
                   batch_size=4, size=32, lr=1e-3, val_fraction=0.4, patience=3, min_val_auc=0.7)
     return TrainConfig(**{**values, **changes})
@@ -107,11 +109,12 @@ def test_two_epochs_write_a_loadable_detector_and_resume_continues(tmp_path: Pat
 
 
 def test_a_model_at_chance_is_never_installed(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    """No signal: 'fakes' are just other real faces. The trainer must refuse and say why."""
+    """No signal: 'fakes' are just other real faces (LFW faces 50-65 against 0-15). The trainer
+    must refuse and say why."""
     import launch
 
     real = write_lfw_faces(tmp_path / "real", count=16)
-    fake = write_lfw_faces(tmp_path / "fake", count=16, start=100)
+    fake = write_lfw_faces(tmp_path / "fake", count=16, start=50)
     argv = ["train-detector", "--real", str(real), "--fake", str(fake), "--no-sbi", "--arch", "efficientnet-b0",
             "--epochs", "3", "--batch-size", "8", "--size", "32", "--out", "chance", "--patience", "2",
             "--models-dir", str(tmp_path / "models"), "--data-dir", str(tmp_path / "data"), "--skip-install"]
@@ -152,7 +155,7 @@ def test_validation_people_never_train(tmp_path: Path) -> None:
 
     config = signal_config(tmp_path, epochs=1)
     real = write_lfw_faces(tmp_path / "people-real", count=12, people=True)
-    fake = write_lfw_faces(tmp_path / "people-fake", count=12, start=100, stamp=True, people=True)
+    fake = write_lfw_faces(tmp_path / "people-fake", count=12, start=50, stamp=True, people=True)
     report = train_detector(dataclasses.replace(config, real_dir=real, fake_dir=fake), tmp_path / "m", tmp_path / "w",
                             log=lambda line: None)
     assert report.identities["method"] == "folders"
@@ -228,7 +231,7 @@ def test_launch_train_detector_command(tmp_path: Path, capsys: pytest.CaptureFix
     import launch
 
     real = write_lfw_faces(tmp_path / "real", count=16)
-    fake = write_lfw_faces(tmp_path / "fake", count=16, start=100, stamp=True)
+    fake = write_lfw_faces(tmp_path / "fake", count=16, start=50, stamp=True)
     argv = ["train-detector", "--real", str(real), "--fake", str(fake), "--no-sbi", "--arch", "xception",
             "--epochs", "1", "--batch-size", "4", "--size", "32", "--lr", "1e-3", "--out", "cli-b0", "--val-fraction", "0.4",
             "--models-dir", str(tmp_path / "models"), "--data-dir", str(tmp_path / "data"), "--skip-install"]
