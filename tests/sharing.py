@@ -164,14 +164,15 @@ def lfw_mosaic(faces: np.ndarray, start: int, side: int = 10, cell: int = 40) ->
     return mosaic.convert("RGB")
 
 
-def clean_crops(count: int, seed: int = 0, sizes: tuple[int, int] = (160, 512)) -> Iterator[tuple[str, Image.Image]]:
+def clean_crops(count: int, seed: int = 0, sizes: tuple[int, int] = (160, 512), video: bool = True
+                ) -> Iterator[tuple[str, Image.Image]]:
     """``count`` unmarked pictures: random crops (side ``sizes``) of the wheel photos and LFW
-    mosaics, each put through a random sharing transform (or none)."""
+    mosaics, each put through a random sharing transform (or none; h264 only with ``video``)."""
     rng = np.random.default_rng(seed)
     sources = [(name, image) for name, image in wheel_photos() if min(image.size) >= sizes[0]]
     faces = lfw_faces()
     sources += [(f"lfw mosaic {start}", lfw_mosaic(faces, start)) for start in range(0, 200, 40)]
-    transforms = list(SHARING.items())
+    transforms = [(k, t) for k, t in SHARING.items() if video or "h264" not in k]
     for index in range(count):
         name, image = sources[index % len(sources)]
         side = int(rng.integers(sizes[0], min(sizes[1], *image.size) + 1))

@@ -91,6 +91,7 @@ def test_launch_eval_detector_command(tiny_detector: Path, tmp_path: Path, capsy
     assert "not a folder" in capsys.readouterr().out
 
 
+@pytest.mark.e2e
 def test_videos_are_scored_per_frame_and_per_clip(tiny_detector: Path, tmp_path: Path) -> None:
     from pipelines.detect.evaluate import evaluate
     from pipelines.detect.library import DetectorLibrary
