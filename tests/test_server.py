@@ -25,7 +25,7 @@ from PIL import Image
 pytestmark = pytest.mark.e2e  # real launch.py server processes
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-START_TIMEOUT = 60.0
+START_TIMEOUT = 180.0  # a hang guard: start-up took 75 s at load average 14 on the 2-core box
 STOP_TIMEOUT = 15.0
 # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal, so -SIGTERM is clean too
 CLEAN_EXIT = (0, -signal.SIGTERM)
