@@ -58,7 +58,7 @@ def faces_train_section(ctx: Any) -> None:
 
         clear.click(do_clear, [ws, confirm], [notice, summary, confirm])
 
-        with gr.Tab("Inputs"):
+        with gr.Tab("Inputs", elem_id="dfl_tab_inputs"):
             for side, label in (("src", "Source (the face you want)"), ("dst", "Destination (the video it goes in)")):
                 with gr.Row():
                     files = gr.File(label=f"{label}: a video or pictures", file_count="multiple",
@@ -83,7 +83,7 @@ def faces_train_section(ctx: Any) -> None:
 
                 go.click(run_frames, [ws, files, path, fps], [notice, summary])
 
-        with gr.Tab("Faceset"):
+        with gr.Tab("Faceset", elem_id="dfl_tab_faceset"):
             with gr.Row():
                 side = gr.Radio(["src", "dst"], value="src", label="Side", elem_id="dfl_side")
                 face_type = gr.Dropdown(list(FACE_TYPES), value="full", label="Face type", elem_id="dfl_face_type")
@@ -146,7 +146,7 @@ def faces_train_section(ctx: Any) -> None:
             do_sort.click(sort_it, [ws, side, method, keep], [notice, faces])
             do_pack.click(pack_it, [ws, side], [notice, summary])
 
-        with gr.Tab("Train"):
+        with gr.Tab("Train", elem_id="dfl_tab_train"):
             with gr.Row():
                 model = gr.Dropdown(actions.model_choices(ctx), value=None, allow_custom_value=True,
                                     label="Model (models/dfl/<name>)", elem_id="dfl_model",
@@ -194,8 +194,10 @@ def faces_train_section(ctx: Any) -> None:
                 changes = {"resolution": res, "face_type": ftype or None, "ae_dims": ae, "e_dims": e, "d_dims": d,
                            "d_mask_dims": dm, "learn_mask": mask, "random_warp": warp, "colour_transfer": ct,
                            "eyes_mouth_priority": em, "true_face_power": tf, "batch_size": bs, "lr": rate}
-                changes = {k: (int(v) if isinstance(v, float) and k not in ("lr", "true_face_power") else v)
-                           for k, v in changes.items() if v is not None}
+                # An empty number box arrives as 0 (or None): the preset's (or the saved model's) value stays.
+                numbers = ("resolution", "ae_dims", "e_dims", "d_dims", "d_mask_dims", "batch_size", "lr")
+                changes = {k: (int(v) if k in numbers and k != "lr" else v) for k, v in changes.items()
+                           if v is not None and not (k in numbers and not v)}
                 with user_error():
                     job = actions.start_training(ctx, name, model_name or "", kind, changes=changes,
                                                  iterations=int(until or 0), save_minutes=minutes or 5,
@@ -219,9 +221,10 @@ def faces_train_section(ctx: Any) -> None:
 
             stop.click(stop_training, job_id, train_status, queue=False)
 
-        with gr.Tab("Merge"):
+        with gr.Tab("Merge", elem_id="dfl_tab_merge"):
             with gr.Row():
-                merge_model = gr.Dropdown(actions.model_choices(ctx), value=None, label="Trained model",
+                merge_model = gr.Dropdown(actions.model_choices(ctx), value=None, allow_custom_value=True,
+                                          label="Trained model",
                                           elem_id="dfl_merge_model")
                 frame = gr.Number(0, precision=0, minimum=0, label="Preview frame", elem_id="dfl_frame")
                 mask_mode = gr.Dropdown(list(MASK_MODES), value="dst hull", label="Mask", elem_id="dfl_mask_mode")

@@ -19,7 +19,8 @@ from PIL import Image
 from pipelines.context import AtelierContext
 from pipelines.dfl import extract, frames, merge, pack, sort
 from pipelines.dfl.aligned import aligned_files
-from pipelines.dfl.store import model_dir, model_names
+from pipelines.dfl.model import SHAPE_FIELDS
+from pipelines.dfl.store import CONFIG, model_dir, model_names
 from pipelines.dfl.swapper import MergeOptions
 from pipelines.dfl.train import Trainer, TrainOptions, prepare_config, run_training
 from pipelines.dfl.workspace import Workspace, check_side, workspace_names
@@ -180,8 +181,10 @@ def start_training(ctx: AtelierContext, name: str, model: str, preset: str = "qu
     if not (model or "").strip():
         raise UserError("Name the model (it is saved in models/dfl/<name>/).")
     folder = _user(model_dir, ctx.config.models_dir, model.strip())
-    config, resume = _user(prepare_config, folder, preset, **{k: v for k, v in (changes or {}).items()
-                                                              if v is not None})
+    changes = {k: v for k, v in (changes or {}).items() if v is not None}
+    if (folder / CONFIG).is_file():  # resuming: the form's shape fields describe new models only
+        changes = {k: v for k, v in changes.items() if k not in SHAPE_FIELDS}
+    config, resume = _user(prepare_config, folder, preset, **changes)
     options = _user(TrainOptions, iterations=int(iterations or 0), save_minutes=float(save_minutes),
                     preview_every=int(preview_every or 0))
     trainer = _user(Trainer, ws, folder, config, resume, ctx.policy.device, options)

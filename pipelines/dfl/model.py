@@ -28,6 +28,10 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+SHAPE_FIELDS = frozenset({"resolution", "face_type", "ae_dims", "e_dims", "d_dims", "d_mask_dims", "learn_mask"})
+"""What fixes the network's shape: these cannot change once a model is trained."""
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Everything that fixes the network's shape and its training recipe (saved as JSON)."""
@@ -77,7 +81,7 @@ class ModelConfig:
 
     def with_training(self, **changes: Any) -> "ModelConfig":
         """Change what may change on resume (recipe, not shape)."""
-        shape = {"resolution", "face_type", "ae_dims", "e_dims", "d_dims", "d_mask_dims", "learn_mask"}
+        shape = SHAPE_FIELDS
         bad = [k for k, v in changes.items() if k in shape and v is not None and v != getattr(self, k)]
         if bad:
             raise ValueError(f"the model was built with {', '.join(f'{k} {getattr(self, k)!r}' for k in bad)}; "
