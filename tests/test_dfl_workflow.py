@@ -274,3 +274,23 @@ def test_bad_names_paths_and_options(tmp_path: Path) -> None:
         MergeOptions(colour="xyz")
     with pytest.raises(ValueError, match="erode"):
         MergeOptions(erode=500)
+
+
+def test_a_full_disk_while_saving_keeps_the_last_save_and_says_so(trained: Path, ws: Workspace, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from pipelines.dfl import store
+
+    folder = tmp_path / "full"
+    shutil.copytree(trained, folder)
+    before = (folder / "model.safetensors").read_bytes()
+
+    def no_space(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store, "atomic_open", no_space)
+    config, resume = prepare_config(folder)
+    with pytest.raises(WorkspaceError, match="out of disk space while writing the model"):
+        run_training(Trainer(ws, folder, config, resume, torch.device("cpu"), TrainOptions(iterations=5)))
+    assert (folder / "model.safetensors").read_bytes() == before and read_config(folder)[1].iteration == 4

@@ -17,7 +17,7 @@ from PIL import Image
 from pipelines.dfl.aligned import make_meta, save_aligned
 from pipelines.dfl.facetype import FaceType, check_face_type, crop_matrix, hull_polygon, transform_points, warp_to_crop
 from pipelines.dfl.frames import frame_files
-from pipelines.dfl.workspace import Side, Workspace, WorkspaceError
+from pipelines.dfl.workspace import Side, Workspace, WorkspaceError, disk_space
 from pipelines.faces.errors import FaceError
 from pipelines.faces.types import DetectedFace
 from pipelines.jobs import JobControl, JobInterrupted
@@ -86,7 +86,8 @@ def extract_faceset(ws: Workspace, side: Side, engine: "FaceEngine", face_type: 
             crop, matrix, local, hull = align_face(rgb, landmarks, face_type, size)
             meta = make_meta(face_type, size, path.name, (rgb.shape[1], rgb.shape[0]), i, matrix, local, landmarks,
                              hull, face.box, face.detector)
-            save_aligned(folder / f"{path.stem}_{i}.png", crop, meta)
+            with disk_space(f"the {side} faceset in {folder}"):
+                save_aligned(folder / f"{path.stem}_{i}.png", crop, meta)
             found += 1
         control.step(n + 1)
     if not found:

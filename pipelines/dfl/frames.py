@@ -16,7 +16,7 @@ from typing import Optional
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from pipelines.dfl.workspace import Side, Workspace, WorkspaceError
+from pipelines.dfl.workspace import Side, Workspace, WorkspaceError, disk_space
 from pipelines.jobs import JobControl, JobInterrupted
 from pipelines.media.video import VideoError, probe, read_frames
 
@@ -36,7 +36,8 @@ class FramesReport:
 
 
 def _save_frame(rgb: np.ndarray, path: Path) -> None:
-    Image.fromarray(rgb).save(path, compress_level=1)
+    with disk_space(f"frame {path.name} into {path.parent}"):
+        Image.fromarray(rgb).save(path, compress_level=1)
 
 
 def _reset_side(ws: Workspace, side: Side) -> None:

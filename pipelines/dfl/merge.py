@@ -20,7 +20,7 @@ from PIL import Image
 
 from pipelines.dfl.aligned import AlignedMeta, aligned_files, read_meta
 from pipelines.dfl.swapper import MergeOptions, TrainedSwapper
-from pipelines.dfl.workspace import Workspace, WorkspaceError
+from pipelines.dfl.workspace import Workspace, WorkspaceError, disk_space
 from pipelines.fileio import atomic_open
 from pipelines.jobs import JobControl, JobInterrupted
 from pipelines.media.video import VideoWriter, probe
@@ -120,7 +120,7 @@ def merge_all(ws: Workspace, swapper: TrainedSwapper, options: MergeOptions, out
     control.start(len(frames), textinfo="Merging")
     started, faces_done = time.monotonic(), 0
     resampled = bool(meta.get("resampled"))
-    with ExitStack() as stack:
+    with disk_space(f"the merged result in {ws.root}"), ExitStack() as stack:
         video = None
         if want_video:
             # A cancelled or failed merge leaves the previous result.mp4, never half a file.

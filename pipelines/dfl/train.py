@@ -23,7 +23,7 @@ from pipelines.dfl.preview import loss_plot, preview_grid
 from pipelines.dfl.samples import Batch, SampleSource
 from pipelines.dfl.store import (CONFIG, TrainingState, backup, load_model, load_optimizer, read_config,
                                  save_model)
-from pipelines.dfl.workspace import Side, Workspace, WorkspaceError
+from pipelines.dfl.workspace import Side, Workspace, WorkspaceError, disk_space
 from pipelines.jobs import JobControl
 
 MIN_FACES = 8
@@ -194,10 +194,11 @@ class Trainer:
         optimizers = {"": self.optimizer}
         if self.d_optimizer is not None:
             optimizers["-discriminator"] = self.d_optimizer
-        save_model(self.folder, self.model, self.state, optimizers)
-        loss_plot(self.state.history).save(self.folder / "loss.png")
-        if keep_backup:
-            backup(self.folder, self.state.iteration, self.options.backups)
+        with disk_space(f"the model {self.folder}"):
+            save_model(self.folder, self.model, self.state, optimizers)
+            loss_plot(self.state.history).save(self.folder / "loss.png")
+            if keep_backup:
+                backup(self.folder, self.state.iteration, self.options.backups)
 
 
 def _status(trainer: Trainer, rate: float, losses: tuple[float, float]) -> str:

@@ -9,12 +9,14 @@ audio are still there when the merged video is written.
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
 
 from pipelines.fileio import atomic_write_text
 
@@ -26,6 +28,18 @@ WORKSPACES_FOLDER = "dfl"
 
 class WorkspaceError(ValueError):
     """A workspace step cannot run (bad name, missing frames, …); the message says what to do."""
+
+
+@contextmanager
+def disk_space(what: str) -> Iterator[None]:
+    """A full disk says so, naming what was being written and that the earlier files are intact."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        raise WorkspaceError(f"out of disk space while writing {what}: free some space and run the step again "
+                             "(what was saved before is kept)") from exc
 
 
 def check_name(name: str, what: str = "workspace") -> str:
