@@ -177,7 +177,11 @@ class OutputWriter:
                      operation: Optional[str] = None, sources: Iterable[Source] = ()) -> Path:
         """Stamp and save a non-generated output (a face swap, ...) as
         ``<folder>/<date>/NNNNN-<label>.ext``; ``operation`` defaults to ``folder``."""
-        stamped = self.stamp(image, operation or folder, infotext, sources)
+        return self.save_labeled_stamped(self.stamp(image, operation or folder, infotext, sources), folder, label)
+
+    def save_labeled_stamped(self, stamped: Stamped, folder: str, label: str) -> Path:
+        """Save an output :meth:`stamp` already marked as ``<folder>/<date>/NNNNN-<label>.ext``
+        (an API result: what the client receives is what is on disk)."""
         return self._write(self.labeled_folder(folder), _slug(label) or "image", stamped, None)
 
     def save_numbered(self, image: Image.Image, folder: Path, label: str, infotext: Optional[str]) -> Path:

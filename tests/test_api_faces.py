@@ -11,6 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from pipelines.provenance import watermarks
+from pipelines.provenance.metadata import read_record
 from tests.factory_faces import bright_squares, build_face_models
 from tests.faces_data import astronaut
 from webui.server import create_app
@@ -27,7 +29,9 @@ def b64(image) -> str:
 @pytest.fixture
 def client(make_context, tmp_path: Path) -> TestClient:
     ctx = make_context(build_face_models(tmp_path / "models"))
-    return TestClient(create_app(ctx, api=True, webui=False))
+    client = TestClient(create_app(ctx, api=True, webui=False))
+    client.app_ctx = ctx
+    return client
 
 
 def test_detect(client: TestClient) -> None:
@@ -54,6 +58,13 @@ def test_swap_returns_png_with_info_and_saves(client: TestClient) -> None:
     assert image.info["parameters"] == body["info"] and "restore GFPGANv1.4.onnx (0.7)" in body["info"]
     assert image.size == (640, 480) and not np.array_equal(np.asarray(image.convert("RGB")), target)
     assert "saved" in body["info"]
+    # The returned image carries the same provenance as the saved file: record and invisible mark.
+    record = read_record(image)
+    assert record is not None and record.operation == "faces" and "atelier-2" in record.marks
+    assert len(record.sources) == 2 and watermarks.read_atelier(image.convert("RGB")).found
+    saved = Image.open(next(iter(sorted((client.app_ctx.writer.root / "faces").rglob("*.png")))))
+    assert read_record(saved) == record and np.array_equal(np.asarray(saved.convert("RGB")),
+                                                           np.asarray(image.convert("RGB")))
 
 
 @pytest.mark.parametrize("fields, status, message", [

@@ -34,6 +34,8 @@ from pipelines.models.cache import ModelCache
 from pipelines.outputs import OutputWriter
 
 ImageLike = Union[Image.Image, np.ndarray]
+OUTPUT_OPERATION = "faces"
+"""The operation a swap's provenance record names, and its folder under outputs/."""
 BackendChoice = Literal["auto", "insightface", "builtin"]
 
 
@@ -47,6 +49,10 @@ def to_rgb(image: ImageLike) -> np.ndarray:
     if array.ndim != 3 or array.shape[2] not in (3, 4):
         raise FaceError(f"expected an RGB image, got an array of shape {array.shape}")
     return np.ascontiguousarray(array[..., :3].astype(np.uint8, copy=False))
+
+
+def _source_picture(image: ImageLike) -> Image.Image:
+    return image if isinstance(image, Image.Image) else Image.fromarray(to_rgb(image))
 
 
 class FaceEngine:
@@ -219,13 +225,22 @@ class FaceEngine:
     def swap(self, source: Union[ImageLike, FaceModel, None], target: ImageLike, source_face_index: int = 0,
              target_face_indices: Targets = (0,), method: str = "auto",
              reference: Union[ImageLike, FaceModel, None] = None, save: bool = False, **options: Any) -> SwapResult:
-        """One swap from images (or a saved face model); ``options`` are :class:`SwapOptions` fields."""
+        """One swap from images (or a saved face model); ``options`` are :class:`SwapOptions` fields.
+
+        The result is stamped (invisible marks + provenance record naming the input pictures)
+        whether or not it is saved, so an image returned over the API carries the same
+        provenance as the copy on disk.
+        """
         prepared = self.prepare_source(source, source_face_index, method)
         settings = SwapOptions(target_faces=target_face_indices, reference=self.reference_embedding(reference),
                                **options)
         result = self.swap_prepared(target, prepared, settings)
+        pictures = [_source_picture(p) for p in (source, target, reference) if p is not None and not isinstance(p, FaceModel)]
+        stamped = self.writer.stamp(result.image, OUTPUT_OPERATION, result.info, pictures)
+        result.image, result.info = stamped.image, stamped.infotext or result.info
         if save:
-            result.info += f", saved {self.save(result).name}"
+            path = self.writer.save_labeled_stamped(stamped, OUTPUT_OPERATION, f"swap-{result.method}")
+            result.info += f", saved {path.name}"
         return result
 
     def reference_embedding(self, reference: Union[ImageLike, FaceModel, None]) -> Optional[np.ndarray]:
@@ -242,7 +257,7 @@ class FaceEngine:
 
     def save(self, result: SwapResult) -> Path:
         """Write a swap result through the output writer under ``outputs/faces/<date>/``."""
-        return self.writer.save_labeled(result.image, "faces", f"swap-{result.method}", result.info)
+        return self.writer.save_labeled(result.image, OUTPUT_OPERATION, f"swap-{result.method}", result.info)
 
     # -- face models ----------------------------------------------------------------------------
     def face_model_names(self) -> list[str]:
