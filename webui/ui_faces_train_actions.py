@@ -225,13 +225,11 @@ def _swapper(ctx: AtelierContext, model: str) -> Any:
 
 
 def preview(ctx: AtelierContext, name: str, model: str, frame: int, options: MergeOptions) -> Image.Image:
-    """One destination frame merged with ``options`` (the live preview; runs on the queue)."""
+    """One destination frame merged with ``options`` (the live preview). One small inference, run at once
+    rather than on the queue: a training job holds the queue until it is stopped."""
     ws = workspace(ctx, name)
     swapper = _swapper(ctx, model)
-    try:
-        return ctx.queue.run("dfl-preview", lambda control: merge.merge_preview(ws, swapper, int(frame), options))
-    except (ValueError, LookupError) as exc:
-        raise UserError(user_message(exc)) from exc
+    return _user(merge.merge_preview, ws, swapper, int(frame), options)
 
 
 def frame_count(ctx: AtelierContext, name: str) -> int:

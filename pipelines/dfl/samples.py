@@ -26,16 +26,19 @@ class Batch:
 
 
 def resized(faceset: Faceset, resolution: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Faces (float32 0..1) and masks at the model's resolution, done once per training run."""
+    """Faces and masks at the model's resolution, done once per training run; kept as uint8 (a
+    float copy of a large faceset would take four times the memory) and scaled per sample."""
     def fit(array: np.ndarray, interpolation: int) -> np.ndarray:
         if array.shape[1] == resolution:
             return array
         return np.stack([cv2.resize(a, (resolution, resolution), interpolation=interpolation) for a in array])
 
-    images = fit(faceset.images, cv2.INTER_AREA).astype(np.float32) / 255.0
-    masks = fit(faceset.masks, cv2.INTER_LINEAR).astype(np.float32) / 255.0
-    parts = fit(faceset.parts, cv2.INTER_LINEAR).astype(np.float32) / 255.0
-    return images, masks, parts
+    return (fit(faceset.images, cv2.INTER_AREA), fit(faceset.masks, cv2.INTER_LINEAR),
+            fit(faceset.parts, cv2.INTER_LINEAR))
+
+
+def _unit(array: np.ndarray) -> np.ndarray:
+    return array.astype(np.float32) / 255.0
 
 
 def random_affine(rng: np.random.Generator, size: int) -> tuple[np.ndarray, bool]:
@@ -91,10 +94,11 @@ class SampleSource:
         indices = self.rng.choice(len(self.images), size=count, replace=replace)
         inputs, targets, masks, parts = [], [], [], []
         for i in indices:
-            image = self.images[i]
+            image, mask, part = _unit(self.images[i]), _unit(self.masks[i]), _unit(self.parts[i])
             if recolour_like is not None and colour_mode != "none":
                 j = int(self.rng.integers(len(recolour_like)))
-                image = transfer(colour_mode, image, recolour_like.images[j], self.masks[i], recolour_like.masks[j])
+                image = transfer(colour_mode, image, _unit(recolour_like.images[j]), mask,
+                                 _unit(recolour_like.masks[j]))
             matrix, flip = random_affine(self.rng, self.size)
             source = image
             if self.random_warp:
@@ -102,11 +106,11 @@ class SampleSource:
                 source = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             inputs.append(_apply(source, matrix, flip, self.size))
             targets.append(_apply(image, matrix, flip, self.size))
-            masks.append(_apply(self.masks[i], matrix, flip, self.size))
-            parts.append(_apply(self.parts[i], matrix, flip, self.size))
+            masks.append(_apply(mask, matrix, flip, self.size))
+            parts.append(_apply(part, matrix, flip, self.size))
         return Batch(_chw(inputs), _chw(targets), _chw(masks), _chw(parts))
 
     def fixed(self, count: int) -> torch.Tensor:
         """The first ``count`` faces unwarped: the preview grid's rows, the same every time."""
-        picks = [self.images[i % len(self.images)] for i in range(count)]
+        picks = [_unit(self.images[i % len(self.images)]) for i in range(count)]
         return _chw(picks)

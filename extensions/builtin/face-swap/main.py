@@ -156,6 +156,7 @@ def face_swap_controls(kind: str, faces: FaceTools) -> list[Any]:
             method = gr.Dropdown(faces.swap_methods(), value="auto", label="Method",
                                  info="auto: inswapper when its files are in models/insightface, else classic; "
                                       "a trained model (models/dfl) needs no source picture")
+    method.focus(lambda: gr.update(choices=faces.swap_methods()), outputs=method, queue=False)
     with gr.Row():
         restore = gr.Dropdown([NONE, *faces.restorers()], value=NONE, label="Restore face")
         weight = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="Restore visibility")
