@@ -130,12 +130,14 @@ class AtelierContext:
             remove_stale_temp_files(folder)  # left by a process killed mid-write
         self.upscalers = UpscalerCatalog(config.models_dir, self.policy, self.cache)
         self.alwayson = AlwaysOnRegistry()  # always-on scripts (extensions, face swap) hook the engine here
-        self.face_restoration = FaceRestoration(lambda: self.faces, lambda: self.settings.face_restoration_model)
+        self.face_restoration = FaceRestoration(lambda: self.faces, lambda: self.settings.face_restoration_model,
+                                                lambda: self.settings.code_former_weight)
         self.engine = GenerationEngine(
             self.manager, self.writer, self.networks, self.styles, self.embeddings, self.upscalers, self.alwayson,
             previewer=setting_previewer(lambda: self.settings.show_progress_type, config.models_dir, self.cache,
                                         self.policy),
-            face_restoration=self.face_restoration, limits=lambda: Limits.from_settings(self.settings))
+            face_restoration=self.face_restoration, limits=lambda: Limits.from_settings(self.settings),
+            auto_vae_precision=lambda: self.settings.auto_vae_precision)
         self.queue = JobQueue(on_step=lambda job: self.events.emit("job_step", _step_event(job)))
         self.detectors = DetectorLibrary(config.models_dir / "detectors", self.cache, self.policy)
         self.scripts = ScriptRegistry()

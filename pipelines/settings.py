@@ -45,6 +45,8 @@ class Settings(BaseModel):
     outdir_save: str = Field("", description="Empty: <outputs>/saved (the Save button under the gallery)")
     send_seed: bool = True
     send_size: bool = True
+    auto_vae_precision: bool = Field(
+        True, description="A half-precision VAE decode that makes NaNs is done again in float32 (A1111's --no-half-vae)")
     return_grid: bool = Field(True, description="Show the grid of a batch first among its images")
     grid_save: bool = Field(True, description="Always save the grid of a batch (txt2img-grids / img2img-grids)")
     live_previews_enable: bool = True
@@ -61,6 +63,8 @@ class Settings(BaseModel):
         False, description="Also the SDXL-compatible watermark in video frames (never survives h264; ~0.26 s per 720p frame)")
     face_restoration_model: Optional[str] = Field(
         None, description="restore_faces: a file of models/facerestore, or a family (GFPGAN, CodeFormer); empty: the first")
+    code_former_weight: float = Field(0.5, ge=0.0, le=1.0, description="restore_faces with CodeFormer: its weight "
+                                      "(0 strongest restoration, 1 closest to the input)")
     faces_notice_acknowledged: bool = Field(False, description="The Faces tab's responsible-use notice was read")
     faces_video_max_mb: float = Field(1024.0, gt=0, le=MAX_VIDEO_MB,
                                       description="Largest video the API accepts for a face swap (MB)")

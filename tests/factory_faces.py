@@ -107,6 +107,18 @@ def build_restorer(path: Path, size: int = 512) -> Path:
     return _save(graph, path)
 
 
+def build_codeformer(path: Path, size: int = 512) -> Path:
+    """CodeFormer-like: image [1,3,S,S] and the fidelity weight ``w`` (a double, as the export's)
+    → the image times ``w`` (so the weight is visible in the result)."""
+    nodes = [helper.make_node("Cast", ["w"], ["wf"], to=TensorProto.FLOAT),
+             helper.make_node("Mul", ["x", "wf"], ["y"])]
+    graph = helper.make_graph(nodes, "codeformer",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, size, size]),
+                               helper.make_tensor_value_info("w", TensorProto.DOUBLE, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, size, size])])
+    return _save(graph, path)
+
+
 def build_face_models(models_dir: Path, pack: str = "buffalo_l", genderage: bool = True,
                       inswapper: bool = True, restorer: bool = True) -> Path:
     """ReActor's layout under ``models_dir``: the analysis pack, inswapper, a restorer."""

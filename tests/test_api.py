@@ -466,7 +466,7 @@ def test_face_restorers_lists_the_restorer_files(make_context: Any, tmp_path: Pa
     folder.mkdir(parents=True)
     (folder / "GFPGANv1.4.onnx").write_bytes(b"listed by name; loaded only when a face is restored")
     client = TestClient(create_app(make_context(tmp_path / "models"), api=True, webui=False))
-    assert client.get("/sdapi/v1/face-restorers").json() == [{"name": "GFPGANv1.4.onnx", "cmd_dir": str(folder)}]
+    assert client.get("/sdapi/v1/face-restorers").json() == [{"name": "GFPGAN", "cmd_dir": str(folder)}]
 
 
 def test_prompt_styles_route_lists_styles_csv(api: Api) -> None:

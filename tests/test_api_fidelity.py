@@ -188,3 +188,96 @@ def test_batch_grid_comes_first_and_is_saved_as_a1111(client: httpx.Client, live
 
 def np_equal(a: Any, b: Any) -> bool:
     return a.convert("RGB").tobytes() == b.convert("RGB").tobytes()
+
+
+# -- 5. NaNs after the UNet and after the VAE ---------------------------------------------------
+def _nan_hook(module: Any, when: Any = lambda inputs: True) -> Any:
+    import torch
+
+    def poison(_module: Any, inputs: Any, output: Any) -> Any:
+        if not when(inputs):
+            return output
+        if isinstance(output, tuple):
+            return (torch.full_like(output[0], float("nan")), *output[1:])
+        if hasattr(output, "sample"):
+            output.sample = torch.full_like(output.sample, float("nan"))
+            return output
+        return torch.full_like(output, float("nan"))
+
+    return module.register_forward_hook(poison)
+
+
+def _saved(ctx: AtelierContext) -> list[Path]:
+    return sorted((ctx.outputs_dir / "txt2img-images").glob("*/*.png"))
+
+
+def test_unet_nans_fail_the_job_with_the_cause_and_the_setting(client: httpx.Client, live_ctx: AtelierContext) -> None:
+    loaded = live_ctx.manager.checkpoint("tiny-sd1")
+    before = _saved(live_ctx)
+    handle = _nan_hook(loaded.components["unet"])
+    try:
+        response = post(client, "txt2img", {**FAST, "save_images": True})
+    finally:
+        handle.remove()
+    assert response.status_code == 500, response.text
+    detail = response.json()["detail"]
+    assert "UNet produced NaNs" in detail and "--precision fp32" in detail and "nothing was saved" in detail
+    assert _saved(live_ctx) == before  # no black image on disk
+    assert ok(client, "txt2img", FAST)["images"]  # the server and the connection go on
+
+
+def test_vae_nans_in_half_precision_decode_again_in_float32(client: httpx.Client, live_ctx: AtelierContext) -> None:
+    import numpy as np
+    import torch
+
+    loaded = live_ctx.manager.checkpoint("tiny-sd1")
+    vae = loaded.components["vae"]
+    reference = unpng(ok(client, "txt2img", FAST)["images"][0])
+    vae.to(torch.bfloat16)  # a half-precision VAE that overflows: NaNs unless it decodes in float32
+    handle = _nan_hook(vae.decoder, when=lambda inputs: inputs[0].dtype != torch.float32)
+    try:
+        body = ok(client, "txt2img", FAST)
+        image = unpng(body["images"][0])
+        assert np.asarray(image).max() > 0  # not black
+        assert np.abs(np.asarray(image, dtype=int) - np.asarray(reference, dtype=int)).max() <= 2
+        warnings = json.loads(body["info"])["warnings"]
+        assert any("decoded again in float32 (auto_vae_precision)" in w for w in warnings)
+        assert vae.dtype == torch.bfloat16  # the retry does not change the loaded model
+        client.post("/sdapi/v1/options", json={"auto_vae_precision": False})
+        response = post(client, "txt2img", FAST)
+        assert response.status_code == 500 and "auto_vae_precision" in response.json()["detail"]
+    finally:
+        handle.remove()
+        vae.to(torch.float32)
+        client.post("/sdapi/v1/options", json={"auto_vae_precision": True})
+
+
+# -- 6. smaller ones ---------------------------------------------------------------------------
+def test_wrong_method_answers_405_with_the_ui_mounted(live_ctx: AtelierContext) -> None:
+    from fastapi.testclient import TestClient
+
+    client = TestClient(create_app(live_ctx, api=True, webui=True))
+    for method, route, allow in [("GET", "txt2img", "POST"), ("GET", "png-info", "POST"), ("PUT", "options", "GET, POST"),
+                                 ("DELETE", "sd-models", "GET")]:
+        response = client.request(method, f"/sdapi/v1/{route}")
+        assert response.status_code == 405, (method, route, response.status_code)
+        assert response.headers["allow"] == allow and response.json()["detail"] == "Method Not Allowed"
+    assert client.get("/sdapi/v1/sd-models").status_code == 200
+    assert client.get("/sdapi/v1/no-such-route").status_code == 404
+
+
+def test_embeddings_report_the_checkpoint_they_were_trained_on(client: httpx.Client, live_ctx: AtelierContext) -> None:
+    import torch
+
+    folder = live_ctx.config.models_dir / "embeddings"
+    path = folder / "trained-ti.pt"
+    torch.save({"string_to_param": {"*": torch.randn(2, 32)}, "name": "trained-ti", "step": 1500,
+                "sd_checkpoint": "8a1c2f3b", "sd_checkpoint_name": "tiny-sd1"}, path)
+    try:
+        assert client.post("/sdapi/v1/refresh-embeddings").status_code == 200
+        item = client.get("/sdapi/v1/embeddings").json()["loaded"]["trained-ti"]
+        assert item == {"step": 1500, "sd_checkpoint": "8a1c2f3b", "sd_checkpoint_name": "tiny-sd1", "shape": 32,
+                        "vectors": 2}
+    finally:
+        path.unlink()
+        client.post("/sdapi/v1/refresh-embeddings")

@@ -14,7 +14,7 @@ from PIL import Image
 from pipelines.context import AtelierContext
 from pipelines.faces.layout import FaceModelLayout
 from pipelines.faces.restoration import FaceRestoration
-from tests.factory_faces import bright_squares, build_restorer
+from tests.factory_faces import bright_squares, build_codeformer, build_restorer
 from tests.faces_data import face_ctx  # noqa: F401 (fixture)
 from tests.test_api import Api, b64png, unpng
 from webui.server import create_app
@@ -76,3 +76,26 @@ def test_face_restoration_model_option_round_trip(api: Api) -> None:
     _, info = api.generate(restore_faces=True)
     assert info["face_restoration_model"] == "GFPGANv1.4.onnx"
     api.ok("POST", "options", {"face_restoration_model": None})
+
+
+def test_codeformer_visibility_uses_codeformer_and_its_weight(api: Api) -> None:
+    folder = api.ctx.faces.layout.restore_dir
+    build_codeformer(folder / "codeformer-v0.1.0.onnx")
+    try:
+        assert sorted(r["name"] for r in api.ok("GET", "face-restorers")) == ["CodeFormer", "GFPGAN"]  # A1111 names
+        image = b64png(Image.fromarray(bright_squares(PAIR)))
+        outputs = {}
+        for weight in (0.2, 0.9):
+            body = api.ok("POST", "extra-single-image", {"image": image, "codeformer_visibility": 1.0,
+                                                          "codeformer_weight": weight})
+            assert "CodeFormer model: codeformer-v0.1.0.onnx" in body["html_info"]
+            assert f"CodeFormer weight: {weight}" in body["html_info"]
+            outputs[weight] = np.asarray(unpng(body["image"]).convert("RGB")).astype(int)
+        face = (slice(130, 190), slice(98, 158))
+        assert outputs[0.9][face].mean() > outputs[0.2][face].mean() + 20  # the weight reached the model
+        api.ok("POST", "options", {"face_restoration_model": "CodeFormer", "code_former_weight": 0.9})
+        _, info = api.generate(restore_faces=True)
+        assert info["face_restoration_model"] == "codeformer-v0.1.0.onnx"
+    finally:
+        api.ok("POST", "options", {"face_restoration_model": None, "code_former_weight": 0.5})
+        (folder / "codeformer-v0.1.0.onnx").unlink()

@@ -53,7 +53,7 @@ from webui.api_models import (
     reject_lone_surrogates,
 )
 from webui.api_previews import previews_router
-from webui.asgi_errors import CatchUnexpected
+from webui.asgi_errors import CatchUnexpected, answer_wrong_methods
 from webui.errors import ApiError, user_message
 from webui.imagecodec import ImageDecodeError, decode_image, encode_png_base64
 from webui.jobwait import run_queued
@@ -490,3 +490,4 @@ def register_api(app: FastAPI, ctx: AtelierContext, *, mount_sdapi: bool,
                     detect_router(ctx)]
     for router in [*routers, *extra_routers]:
         app.include_router(router, dependencies=dependencies)
+    answer_wrong_methods(app)  # GET on a POST-only route: 405, not the UI's 404

@@ -19,7 +19,8 @@ from webui.jobwait import run_queued
 
 def _embedding_item(embedding: Any) -> dict[str, Any]:
     first = next(iter(embedding.vectors.values()))
-    return {"step": embedding.step, "sd_checkpoint": None, "sd_checkpoint_name": None,
+    return {"step": embedding.step, "sd_checkpoint": embedding.sd_checkpoint,
+            "sd_checkpoint_name": embedding.sd_checkpoint_name,
             "shape": int(first.shape[-1]), "vectors": int(embedding.num_vectors)}
 
 
@@ -77,9 +78,10 @@ def lists_router(ctx: AtelierContext) -> APIRouter:
 
     @router.get("/face-restorers")
     def face_restorers() -> list[dict[str, str]]:
-        """The ONNX restorers of ``models/facerestore`` (names the ``face_restoration_model`` option takes)."""
-        layout = ctx.faces.layout
-        return [{"name": name, "cmd_dir": str(layout.restore_dir)} for name in layout.restorers()]
+        """The ONNX restorers of ``models/facerestore`` as A1111 names them ("CodeFormer", "GFPGAN";
+        other files by name), the names the ``face_restoration_model`` option takes."""
+        folder = str(ctx.faces.layout.restore_dir)
+        return [{"name": name, "cmd_dir": folder} for name in ctx.face_restoration.names()]
 
     @router.get("/realesrgan-models")
     def realesrgan_models() -> list[dict[str, Any]]:

@@ -51,3 +51,33 @@ class CatchUnexpected:
                         "headers": [(b"content-type", b"application/json"),
                                     (b"content-length", str(len(body)).encode())]})
             await send({"type": "http.response.body", "body": body})
+
+
+def answer_wrong_methods(app: Any) -> None:
+    """A known path called with a method it lacks answers 405 with ``Allow`` (FastAPI's and
+    A1111's answer), also when the Gradio UI, mounted at ``/`` afterwards, would otherwise take
+    the request and answer 404. Call after every API route is added."""
+    from fastapi.routing import APIRoute
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    allowed: dict[str, set[str]] = {}
+    pending = list(app.routes)
+    while pending:
+        route = pending.pop()
+        if isinstance(route, APIRoute):
+            allowed.setdefault(route.path, set()).update(route.methods or ())
+        elif hasattr(route, "original_router"):  # FastAPI >= 0.165 keeps included routers whole
+            pending += route.original_router.routes
+
+    def refusal(allow: str) -> Callable[[Any], Awaitable[JSONResponse]]:
+        async def not_allowed(_request: Any) -> JSONResponse:
+            return JSONResponse(status_code=405, headers={"Allow": allow},
+                                content={"error": "HTTPException", "detail": "Method Not Allowed"})
+
+        return not_allowed
+
+    for path, methods in allowed.items():
+        others = sorted({"GET", "POST", "PUT", "PATCH", "DELETE"} - methods)
+        if others:
+            app.router.routes.append(Route(path, refusal(", ".join(sorted(methods))), methods=others))

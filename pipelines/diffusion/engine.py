@@ -31,6 +31,7 @@ from pipelines.diffusion.request import (
 from pipelines.diffusion.result import FACE_RESTORATION, VERSION, GenerationResult
 from pipelines.diffusion.cfgpp import DDIMCFGPPScheduler
 from pipelines.diffusion.kscheduler import KDiffusionScheduler
+from pipelines.diffusion.nans import has_nans, unet_nans, vae_nans
 from pipelines.diffusion.samplers import make_scheduler, resolve_sampler
 from pipelines.diffusion.seeds import batch_noise, batch_seeds, resolve_seed, step_generators
 from pipelines.extras.upscalers import UpscalerCatalog
@@ -111,6 +112,7 @@ class _Progress:
         self.control, self.batch, self.arch, self.offset = control, batch, arch, 0
         self.previewer = previewer
         self.cleanups: list[Callable[[], None]] = []  # UNet hooks a scheduler set for this batch
+        self.warnings: list[str] = []  # what this batch recovered from (a VAE decoded again in float32)
 
     def close(self) -> None:
         while self.cleanups:
@@ -119,6 +121,8 @@ class _Progress:
     def __call__(self, pipe: Any, step: int, timestep: Any, kwargs: dict) -> dict:
         done = self.offset + step + 1
         latents = kwargs.get("latents")
+        if latents is not None and has_nans(latents):  # A1111's test_for_nans(x, "unet"), every step
+            raise unet_nans(done, latents.dtype if latents.dtype != torch.float32 else pipe.unet.dtype)
         preview = None
         if latents is not None and latents.shape[1] >= 4 and self.control.wants_preview(done):
             preview = self.previewer(latents, self.arch)
@@ -164,6 +168,19 @@ def _source_images(req: GenerationRequest) -> list[Image.Image]:
     return [*req.init_images, *([req.mask] if req.mask is not None else [])]
 
 
+def _vae_decode(vae: Any, latents: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Decode with the VAE's weights in ``dtype`` for this call only."""
+    original = vae.dtype
+    if dtype != original:
+        vae.to(dtype)
+    try:
+        with torch.no_grad():
+            return vae.decode(latents.to(dtype) / vae.config.scaling_factor).sample
+    finally:
+        if dtype != original:
+            vae.to(original)
+
+
 class GenerationEngine:
     """Runs txt2img / img2img / inpaint requests on the manager's current checkpoint."""
 
@@ -172,10 +189,13 @@ class GenerationEngine:
                  upscalers: Optional[UpscalerCatalog] = None, alwayson: Optional[AlwaysOnRegistry] = None,
                  previewer: Optional[Callable[[], Previewer]] = None,
                  face_restoration: Optional[FaceRestoration] = None,
-                 limits: Optional[Callable[[], Limits]] = None) -> None:
+                 limits: Optional[Callable[[], Limits]] = None,
+                 auto_vae_precision: Optional[Callable[[], bool]] = None) -> None:
         """``previewer`` answers the live-preview function to use now (the show_progress_type
         setting may pick TAESD); ``face_restoration`` serves ``restore_faces`` (none: a warning);
-        ``limits`` the resource limits in force now (the ``limit_*`` settings; default: theirs)."""
+        ``limits`` the resource limits in force now (the ``limit_*`` settings; default: theirs);
+        ``auto_vae_precision`` whether a half-precision VAE decode with NaNs is redone in float32
+        (A1111's setting of that name; default on)."""
         self.manager = manager
         self.alwayson = alwayson if alwayson is not None else AlwaysOnRegistry()
         self.upscalers = upscalers
@@ -185,6 +205,7 @@ class GenerationEngine:
         self.embeddings = embeddings
         self._previewer = previewer or (lambda: latents_to_preview)
         self._limits = limits or Limits
+        self._auto_vae_precision = auto_vae_precision or (lambda: True)
         self.face_restoration = face_restoration
         self._encoders: dict[str, tuple[tuple, PromptEncoder]] = {}
 
@@ -192,6 +213,10 @@ class GenerationEngine:
     def previewer(self) -> Previewer:
         """The live-preview function for the next step."""
         return self._previewer()
+
+    @property
+    def auto_vae_precision(self) -> bool:
+        return self._auto_vae_precision()
 
     @property
     def limits(self) -> Limits:
@@ -324,6 +349,7 @@ class GenerationEngine:
                 break
             finally:
                 progress.close()
+                result.warnings += [w for w in progress.warnings if w not in result.warnings]
             hashes = texts.ti_hashes()
             if hashes and req.extra.get("TI hashes") != hashes:
                 req = req.model_copy(update={"extra": {**req.extra, "TI hashes": hashes}})
@@ -425,8 +451,8 @@ class GenerationEngine:
             pipe = loaded.pipeline("inpaint")
             kwargs = self._common_kwargs(loaded, req, seeds, progress, pipe, texts)
             kwargs["latents"] = self._noise(loaded, req, seeds, subseeds)
-            return pipe(image=blank, mask_image=full, strength=1.0, width=req.width, height=req.height,
-                        **kwargs).images
+            return self._decoded(loaded, pipe, progress, image=blank, mask_image=full, strength=1.0,
+                                 width=req.width, height=req.height, **kwargs)
         pipe = loaded.pipeline("txt2img")
         kwargs = self._common_kwargs(loaded, req, seeds, progress, pipe, texts)
         kwargs["latents"] = self._noise(loaded, req, seeds, subseeds)
@@ -440,7 +466,9 @@ class GenerationEngine:
         """The txt2img pass; with a refiner, the base stops at ``refiner_switch_at`` and the
         refiner finishes the same schedule (SDXL's ensemble-of-experts handoff)."""
         if not (req.refiner_checkpoint and req.refiner_switch_at):
-            return pipe(width=req.width, height=req.height, output_type=output_type, **kwargs).images
+            if output_type == "latent":
+                return pipe(width=req.width, height=req.height, output_type="latent", **kwargs).images
+            return self._decoded(loaded, pipe, progress, width=req.width, height=req.height, **kwargs)
         refiner = self.manager.peek(req.refiner_checkpoint)
         if self.networks is not None:
             self.networks.clear(refiner)  # LoRAs target the base model only
@@ -452,12 +480,14 @@ class GenerationEngine:
         switch = req.refiner_switch_at
         base = pipe(width=req.width, height=req.height, denoising_end=switch, output_type="latent", **kwargs)
         if progress.control.interrupted.is_set():
-            return self._decode(loaded, base.images) if output_type == "pil" else base.images
+            return self._decode(loaded, base.images, progress) if output_type == "pil" else base.images
         refine = refiner.pipeline("img2img")
         base_steps = round(req.steps * switch)
         second = self._common_kwargs(refiner, req, seeds, progress, refine, texts, step_offset=base_steps)
         progress.offset = base_steps
-        return refine(image=base.images, denoising_start=switch, output_type=output_type, **second).images
+        if output_type == "latent":
+            return refine(image=base.images, denoising_start=switch, output_type="latent", **second).images
+        return self._decoded(refiner, refine, progress, image=base.images, denoising_start=switch, **second)
 
     @staticmethod
     def _refuse_refiner(loaded: LoadedCheckpoint, what: str) -> None:
@@ -488,7 +518,7 @@ class GenerationEngine:
         first = self._first_pass(loaded, req, seeds, progress, pipe, kwargs, "latent" if latent_mode else "pil",
                                  texts)
         if progress.control.interrupted.is_set():
-            return self._decode(loaded, first) if latent_mode else first
+            return self._decode(loaded, first, progress) if latent_mode else first
         if latent_mode:
             mode, antialias = latent_mode
             upscaled = F.interpolate(first, size=(height // 8, width // 8), mode=mode,
@@ -502,7 +532,7 @@ class GenerationEngine:
         strength = req.denoising_strength if req.denoising_strength is not None else HIRES_DEFAULT_DENOISING
         strength = self._partial_steps(img2img, second, strength, steps=req.steps, hires_steps=hires_steps)
         progress.offset = req.steps
-        return img2img(image=second_input, strength=strength, **second).images
+        return self._decoded(loaded, img2img, progress, image=second_input, strength=strength, **second)
 
     @staticmethod
     def _partial_steps(pipe: Any, kwargs: dict[str, Any], strength: float, *, steps: int,
@@ -520,12 +550,33 @@ class GenerationEngine:
         kwargs["num_inference_steps"], strength = partial_schedule(hires_steps, strength)
         return strength
 
-    def _decode(self, loaded: LoadedCheckpoint, latents: torch.Tensor) -> list[Image.Image]:
+    def _decoded(self, loaded: LoadedCheckpoint, pipe: Any, progress: _Progress, **kwargs: Any) -> list[Image.Image]:
+        """Run ``pipe`` to latents and decode them here, where NaNs are checked (:meth:`_decode`)."""
+        return self._decode(loaded, pipe(output_type="latent", **kwargs).images, progress)
+
+    def _decode(self, loaded: LoadedCheckpoint, latents: torch.Tensor,
+                progress: Optional[_Progress] = None) -> list[Image.Image]:
+        """Latents → images through the checkpoint's VAE. NaNs in the latents fail the job (the
+        UNet made them); NaNs from a half-precision decode are decoded again in float32 when the
+        ``auto_vae_precision`` setting is on (A1111's automatic --no-half-vae), else fail it."""
+        if has_nans(latents):
+            raise unet_nans(progress.control.progress.step if progress else 0, latents.dtype)
         pipe = loaded.pipeline("txt2img")
         vae = loaded.components["vae"]
-        with torch.no_grad():
-            decoded = vae.decode(latents.to(vae.dtype) / vae.config.scaling_factor).sample
-        return pipe.image_processor.postprocess(decoded, output_type="pil")
+        dtype = vae.dtype
+        upcast = dtype == torch.float16 and bool(getattr(vae.config, "force_upcast", False))  # SDXL's VAE
+        decoded = _vae_decode(vae, latents, torch.float32 if upcast else dtype)
+        if has_nans(decoded):
+            if dtype == torch.float32 or upcast or not self.auto_vae_precision:
+                raise vae_nans(torch.float32 if upcast else dtype, retried=False)
+            decoded = _vae_decode(vae, latents, torch.float32)
+            if has_nans(decoded):
+                raise vae_nans(dtype, retried=True)
+            note = (f"the VAE produced NaNs in {str(dtype).removeprefix('torch.')}; the images were decoded again "
+                    "in float32 (auto_vae_precision)")
+            if progress is not None and note not in progress.warnings:
+                progress.warnings.append(note)
+        return pipe.image_processor.postprocess(decoded.float(), output_type="pil")
 
     def _img2img_batch(self, loaded: LoadedCheckpoint, req: Img2ImgRequest, seeds: Sequence[int],
                        progress: _Progress, texts: _Texts) -> list[Image.Image]:
@@ -540,7 +591,7 @@ class GenerationEngine:
             image_input: Any = init
             if req.resize_mode is ResizeMode.LATENT_UPSCALE:
                 image_input = self._latent_resize(loaded, sources, req.width, req.height)
-            return pipe(image=image_input, strength=strength, **kwargs).images
+            return self._decoded(loaded, pipe, progress, image=image_input, strength=strength, **kwargs)
         return self._inpaint_batch(loaded, req, init, seeds, progress, strength, texts)
 
     def _latent_resize(self, loaded: LoadedCheckpoint, sources: Sequence[Image.Image], width: int,
@@ -583,6 +634,6 @@ class GenerationEngine:
         pipe = loaded.pipeline("inpaint")
         kwargs = self._common_kwargs(loaded, req, seeds, progress, pipe, texts)
         strength = self._partial_steps(pipe, kwargs, strength, steps=req.steps)
-        out = pipe(image=work, mask_image=gen_mask, strength=strength, width=req.width, height=req.height,
-                   **kwargs).images
+        out = self._decoded(loaded, pipe, progress, image=work, mask_image=gen_mask, strength=strength,
+                            width=req.width, height=req.height, **kwargs)
         return [imgops.paste_back(orig, imgops.uncrop(orig, gen, box), mask) for orig, gen in zip(init, out)]

@@ -55,6 +55,7 @@ _PARSE_DEFAULTS: tuple[tuple[str, str], ...] = (
     ("Hires resize-1", "0"),
     ("Hires resize-2", "0"),
     ("Hires sampler", "Use same sampler"),
+    ("Hires schedule type", "Use same scheduler"),
     ("Hires checkpoint", "Use same checkpoint"),
     ("Hires prompt", ""),
     ("Hires negative prompt", ""),
@@ -72,6 +73,8 @@ _PARSE_DEFAULTS_LATE: tuple[tuple[str, str], ...] = (
     ("VAE Encoder", "Full"),
     ("VAE Decoder", "Full"),
     ("FP8 weight", "Disable"),
+    ("Emphasis", "Original"),
+    ("Refiner switch by sampling steps", "False"),
 )
 
 # Keys generation_params writes from the model files, never from the request.

@@ -40,6 +40,7 @@ class ExtrasOptions:
     extras_upscaler_2_visibility: float = 0.0
     gfpgan_visibility: float = 0.0
     codeformer_visibility: float = 0.0
+    codeformer_weight: float = 0.0  # CodeFormer's fidelity (0 strongest restoration, 1 closest to the input)
 
 
 @dataclass
@@ -112,8 +113,13 @@ def run_extras(catalog: UpscalerCatalog, writer: OutputWriter, images: Sequence[
         except StoppedInside:  # interrupted inside the upscaler: this image is discarded
             break
         for family, model, visibility in restorers:
-            upscaled = restoration.restore(upscaled, model, visibility)
+            if family == "CodeFormer":
+                upscaled = restoration.restore(upscaled, model, visibility, fidelity=options.codeformer_weight)
+            else:
+                upscaled = restoration.restore(upscaled, model, visibility)
             info[f"{family} visibility"] = visibility
+            if family == "CodeFormer":
+                info["CodeFormer weight"] = options.codeformer_weight
             info[f"{family} model"] = model
         text = format_params_line(info)
         result.images.append(upscaled)

@@ -25,7 +25,7 @@ from pipelines.faces.insight import InsightBackend, InswapperModel
 from pipelines.faces.layout import FaceModelLayout
 from pipelines.faces.loaded import LoadedFaceModels
 from pipelines.faces.order import order_faces
-from pipelines.faces.restore import FaceRestorer
+from pipelines.faces.restore import CODEFORMER_FIDELITY, FaceRestorer
 from pipelines.faces.rotation import RotationSearch
 from pipelines.faces.rotation import search as rotation_search
 from pipelines.faces.swap import METHODS, PreparedSource, SwapOptions, SwapResult, Targets, pick_index, select_targets
@@ -176,12 +176,14 @@ class FaceEngine:
         path = self.layout.require_restorer(name)
         return self.models.get("facerestore", path, lambda p: FaceRestorer(p, self.models.providers))
 
-    def restore_all(self, image: ImageLike, restorer: str, weight: float = 1.0) -> Image.Image:
-        """Every face of ``image`` restored by the ``restorer`` file (generation's restore_faces, Extras)."""
+    def restore_all(self, image: ImageLike, restorer: str, weight: float = 1.0,
+                    fidelity: float = CODEFORMER_FIDELITY) -> Image.Image:
+        """Every face of ``image`` restored by the ``restorer`` file (generation's restore_faces, Extras);
+        ``fidelity``: CodeFormer's weight."""
         rgb = to_rgb(image)
         model = self._restorer(restorer)
         for face in self.detect(rgb, embed=False):
-            rgb = model.restore(rgb, face, weight)
+            rgb = model.restore(rgb, face, weight, fidelity)
         return Image.fromarray(rgb)
 
     def swap_prepared(self, target: ImageLike, source: PreparedSource, options: SwapOptions = SwapOptions(),

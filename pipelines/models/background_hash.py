@@ -30,6 +30,7 @@ class BackgroundHasher:
         self._idle = threading.Event()
         self._idle.set()
         self._thread: Optional[threading.Thread] = None
+        self._done: dict[Path, threading.Event] = {}  # files someone waits for (hash_first)
 
     @property
     def pending(self) -> int:
@@ -46,10 +47,28 @@ class BackgroundHasher:
             return
         with self._lock:
             self._queue.setdefault(path, []).extend([then] if then else [])
-            if self._thread is None or not self._thread.is_alive():
-                self._idle.clear()
-                self._thread = threading.Thread(target=self._drain, name="atelier-hash", daemon=True)
-                self._thread.start()
+            self._start_locked()
+
+    def hash_first(self, path: Path) -> str:
+        """``path``'s sha256 before any other queued file (the checkpoint being loaded): it goes
+        to the front of the queue and this waits for it, so it shares the disk with at most
+        the one file already being hashed, and is never hashed twice."""
+        known = self.cache.cached(path)
+        if known:
+            return known
+        with self._lock:
+            done = self._done.setdefault(path, threading.Event())
+            self._queue.setdefault(path, [])
+            self._queue.move_to_end(path, last=False)
+            self._start_locked()
+        done.wait()
+        return self.cache.cached(path) or self.cache.sha256(path)  # unreadable in the worker: raise here
+
+    def _start_locked(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._idle.clear()
+            self._thread = threading.Thread(target=self._drain, name="atelier-hash", daemon=True)
+            self._thread.start()
 
     def submit_all(self, paths: Iterable[Path]) -> None:
         for path in paths:
@@ -73,5 +92,8 @@ class BackgroundHasher:
                 value = None
             with self._lock:
                 callbacks = self._queue.pop(path, callbacks)
+                done = self._done.pop(path, None)
+            if done is not None:
+                done.set()
             for callback in callbacks if value else []:
                 callback(value)

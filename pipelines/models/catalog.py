@@ -152,6 +152,9 @@ class ModelCatalog:
     checkpoints: list[CheckpointInfo] = field(default_factory=list)
     vaes: list[VaeInfo] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # How a load gets a missing hash; the model library points it at its background hasher
+    # (BackgroundHasher.hash_first) so the file being loaded goes before every queued one.
+    hash_now: Optional[Callable[[Path], str]] = field(default=None, repr=False)
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -182,7 +185,7 @@ class ModelCatalog:
     def ensure_hash(self, info: CheckpointInfo) -> str:
         """The checkpoint's sha256, computing and caching it if needed."""
         if info.sha256 is None:
-            info.sha256 = self.hash_cache.sha256(info.path)
+            info.sha256 = (self.hash_now or self.hash_cache.sha256)(info.path)
         return info.sha256
 
     def _describe(self, path: Path) -> CheckpointInfo:

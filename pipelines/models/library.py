@@ -86,6 +86,7 @@ class ModelLibrary:
     def __init__(self, catalog: ModelCatalog, loras: "LoraCatalog", embeddings: "EmbeddingDatabase",
                  hasher: BackgroundHasher) -> None:
         self.catalog, self.loras, self.embeddings, self.hasher = catalog, loras, embeddings, hasher
+        catalog.hash_now = hasher.hash_first  # a model being loaded is hashed before the queue
 
     @property
     def models_dir(self) -> Path:

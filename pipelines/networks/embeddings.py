@@ -56,6 +56,8 @@ class Embedding:
     vectors: Mapping[str, torch.Tensor] = field(repr=False)
     sha256: str = ""
     step: Optional[int] = None
+    sd_checkpoint: Optional[str] = None  # the hash of the checkpoint it was trained on (A1111's .pt keys)
+    sd_checkpoint_name: Optional[str] = None
 
     @property
     def num_vectors(self) -> int:
@@ -111,7 +113,9 @@ def load_embedding(path: Path, sha256: str = "") -> Embedding:
     if len(rows) != 1:
         raise ValueError(f"{path.name}: clip_l and clip_g have different vector counts")
     step = data.get("step") if isinstance(data, Mapping) else None
-    return Embedding(path.stem, path, vectors, sha256, step if isinstance(step, int) else None)
+    trained_on = [data.get(key) if isinstance(data, Mapping) else None for key in ("sd_checkpoint", "sd_checkpoint_name")]
+    return Embedding(path.stem, path, vectors, sha256, step if isinstance(step, int) else None,
+                     *(str(value) if isinstance(value, (str, int)) else None for value in trained_on))
 
 
 # ----------------------------------------------------------------------------------- the database
