@@ -168,7 +168,7 @@ def test_batch_grid_comes_first_and_is_saved_as_a1111(client: httpx.Client, live
     assert grid.size == (128, 128) and [im.size for im in images] == [(64, 64)] * 3  # round(sqrt(3)) = 2 rows
     assert info["index_of_first_image"] == 1 and len(info["infotexts"]) == 4 and len(info["all_seeds"]) == 3
     assert grid.info["parameters"] == info["infotexts"][0] == info["infotexts"][1]
-    assert np_equal(grid.crop((64, 0, 128, 64)), images[1])
+    assert close(grid.crop((64, 0, 128, 64)), images[1])  # the second image, top right
     saved = _grids(live_ctx, "txt2img")
     assert len(saved) == 1 and saved[0].name.endswith("-grid.png")
 
@@ -186,8 +186,11 @@ def test_batch_grid_comes_first_and_is_saved_as_a1111(client: httpx.Client, live
         client.post("/sdapi/v1/options", json={"return_grid": True})
 
 
-def np_equal(a: Any, b: Any) -> bool:
-    return a.convert("RGB").tobytes() == b.convert("RGB").tobytes()
+def close(a: Any, b: Any) -> bool:
+    """Same picture up to the grid's own invisible provenance marks."""
+    import numpy as np
+
+    return float(np.abs(np.asarray(a.convert("RGB"), float) - np.asarray(b.convert("RGB"), float)).mean()) < 6.0  # other cells differ by ~38
 
 
 # -- 5. NaNs after the UNet and after the VAE ---------------------------------------------------
