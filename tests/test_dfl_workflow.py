@@ -294,3 +294,24 @@ def test_a_full_disk_while_saving_keeps_the_last_save_and_says_so(trained: Path,
     with pytest.raises(WorkspaceError, match="out of disk space while writing the model"):
         run_training(Trainer(ws, folder, config, resume, torch.device("cpu"), TrainOptions(iterations=5)))
     assert (folder / "model.safetensors").read_bytes() == before and read_config(folder)[1].iteration == 4
+
+
+def test_pictures_in_and_a_picture_sequence_out(builtin_faces: Any, trained: Path, tmp_path: Path) -> None:  # noqa: F811
+    from pipelines.provenance.metadata import read_record
+    from tests.dfl_clips import clip_frame
+
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(clip_frame("hopper", i, 3, 256)).save(folder / f"shot-{i}.jpg")
+    other = Workspace.named(tmp_path, "pics").create()
+    assert extract_frames(other, "dst", folder).frames == 3
+    assert other.read_frames_meta("dst")["frames"][0]["source"] == "shot-0.jpg"
+    assert extract_faceset(other, "dst", builtin_faces, "full", 64).faces == 3
+    swapper = TrainedSwapper(load_model(trained)[0])
+    with pytest.raises(WorkspaceError, match="came from pictures, not a video"):
+        merge_all(other, swapper, MergeOptions(), "video")
+    report = merge_all(other, swapper, MergeOptions(), "images")
+    assert report.video is None and sorted(p.name for p in other.merged_dir.glob("*.png")) == \
+        ["00000.png", "00001.png", "00002.png"]
+    assert read_record(Image.open(other.merged_dir / "00001.png")).operation == "dfl-merge"
