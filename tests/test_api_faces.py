@@ -67,6 +67,33 @@ def test_swap_returns_png_with_info_and_saves(client: TestClient) -> None:
                                                            np.asarray(image.convert("RGB")))
 
 
+@pytest.mark.parametrize("mode, order, swapped_square", [
+    ("one", "right-left", 1), ("one", "left-right", 0), ("one", "bottom-top", 1), ("many", "left-right", None),
+])
+def test_swap_selector_modes_and_orders(client: TestClient, mode: str, order: str, swapped_square) -> None:
+    """FaceFusion's selector modes: ``one`` is the first face in the chosen order, ``many`` every face."""
+    client.app_ctx.writer.provenance_marks = False  # marks touch every pixel; this checks which face changed
+    target = bright_squares(PAIR)
+    response = client.post("/atelier/v1/faces/swap", json={
+        "source_image": b64(bright_squares([(320, 240)])), "target_image": b64(target), "order": order,
+        "face_selector_mode": mode, "target_face_indices": [0], "save_images": False})
+    assert response.status_code == 200, response.text
+    out = np.asarray(Image.open(io.BytesIO(base64.b64decode(response.json()["image"]))).convert("RGB")).astype(int)
+    changed = [bool((np.abs(out - target)[y - 30:y + 30, x - 30:x + 30] > 0).any()) for x, y in PAIR]
+    assert changed == ([True, True] if swapped_square is None else [i == swapped_square for i in range(2)])
+
+
+def test_reference_selector_needs_a_reference(client: TestClient) -> None:
+    response = client.post("/atelier/v1/faces/swap", json={
+        "source_image": b64(bright_squares([(320, 240)])), "target_image": b64(bright_squares(PAIR)),
+        "face_selector_mode": "reference"})
+    assert response.status_code == 422 and "needs a reference face" in response.json()["detail"]
+    response = client.post("/atelier/v1/faces/swap", json={
+        "source_image": b64(bright_squares([(320, 240)])), "target_image": b64(bright_squares(PAIR)),
+        "face_selector_mode": "reference", "reference_image": b64(bright_squares(PAIR)), "threshold": 1e-3})
+    assert response.status_code == 200 and response.json()["swapped"] == [0]
+
+
 @pytest.mark.parametrize("fields, status, message", [
     ({"source_image": b64(np.full((64, 64, 3), 10, np.uint8))}, 422, "No face found in the source image"),
     ({"source_image": "bm90IGFuIGltYWdl"}, 422, "source_image: not a decodable image"),

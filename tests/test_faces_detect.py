@@ -40,11 +40,20 @@ def test_group_photo_faces_left_to_right_with_landmarks_inside_boxes(group) -> N
         assert face.embedding_model == "dlib/resnet-128"
 
 
-def test_orders_by_size_and_other_keys(group) -> None:
-    by_size = order_faces(group, "size")
-    areas = [f.width * f.height for f in by_size]
-    assert areas == sorted(areas, reverse=True)
-    assert [f.center[0] for f in order_faces(group, "right-left")] == sorted((f.center[0] for f in group), reverse=True)
+@pytest.mark.parametrize("order, key, reverse", [
+    ("left-right", lambda f: f.center[0], False), ("right-left", lambda f: f.center[0], True),
+    ("top-bottom", lambda f: f.center[1], False), ("bottom-top", lambda f: f.center[1], True),
+    ("small-large", lambda f: f.width * f.height, False), ("large-small", lambda f: f.width * f.height, True),
+    ("best-worst", lambda f: f.score, True), ("worst-best", lambda f: f.score, False),
+])
+def test_facefusion_orders(group, order: str, key, reverse: bool) -> None:
+    values = [key(f) for f in order_faces(group, order)]
+    assert values == sorted(values, reverse=reverse) and len(set(values)) > 1
+
+
+def test_older_order_names_and_unknown_ones(group) -> None:
+    assert order_faces(group, "size") == order_faces(group, "large-small")
+    assert order_faces(group, "score") == order_faces(group, "best-worst")
     with pytest.raises(ValueError, match="unknown face order"):
         order_faces(group, "random")
 

@@ -52,3 +52,15 @@ def test_face_model_saved_and_listed(ctx) -> None:
     assert "Saved face model tom" in text and actions.face_model_choices(ctx) == [actions.NO_FACE_MODEL, "tom"]
     with pytest.raises(UserError, match="No face found"):
         actions.save_face_model(ctx, "blank", [astronaut().resize((40, 40))])
+
+
+def test_swap_tab_selector_and_order(ctx) -> None:
+    """'one' with large-small swaps the biggest face of the group photo; 'reference' needs a reference."""
+    actions.acknowledge_notice(ctx)
+    common = (0, "all", "auto", None, 0.0, "any", 0.02, 0.08, 1.0, "multiband", actions.NO_FACE_MODEL, 1.0)
+    _, info = actions.swap_image(ctx, astronaut(), actions.NO_FACE_MODEL, insightface_photo("t1.jpg"), *common,
+                                 "large-small", "one")
+    assert "target faces 0," in info
+    with pytest.raises(UserError, match="needs a reference face"):
+        actions.swap_image(ctx, astronaut(), actions.NO_FACE_MODEL, insightface_photo("t1.jpg"), *common,
+                           "left-right", "reference")

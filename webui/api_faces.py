@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines.context import AtelierContext
 from pipelines.faces.masks import MaskOptions
+from pipelines.faces.swap import selected_targets
 from pipelines.faces.types import DetectedFace, FaceOrder
 from webui.imagecodec import decode_image, encode_png_base64
 from webui.jobwait import run_queued
@@ -47,6 +48,9 @@ class SwapBody(BaseModel):
     opacity: float = Field(1.0, ge=0.0, le=1.0)
     blend: Literal["multiband", "poisson", "alpha"] = "multiband"
     order: FaceOrder = "left-right"
+    face_selector_mode: Optional[Literal["many", "one", "reference"]] = Field(
+        None, description="FaceFusion's selector: every face, the first in `order`, or those like the reference "
+                          "face; overrides target_face_indices")
     save_images: bool = True
 
 
@@ -90,7 +94,9 @@ def faces_router(ctx: AtelierContext) -> APIRouter:
         source, target, reference = await run_in_threadpool(swap_inputs, body)
         mask = MaskOptions(erosion=body.mask_erosion, blur=body.mask_blur, opacity=body.opacity)
         result = await run_queued(ctx.queue, "faces-swap", lambda control: ctx.faces.swap(
-            source, target, body.source_face_index, body.target_face_indices, body.method, reference=reference,
+            source, target, body.source_face_index,
+            selected_targets(body.face_selector_mode or "indices", body.target_face_indices, reference is not None),
+            body.method, reference=reference,
             save=body.save_images, threshold=body.threshold, gender=body.gender, mask=mask, blend=body.blend,
             restore=body.restore, restore_weight=body.restore_weight, order=body.order))
         image = await run_in_threadpool(encode_png_base64, result.image, result.info)

@@ -11,6 +11,7 @@ from pipelines.context import AtelierContext
 from pipelines.faces.classic import BLENDS
 from pipelines.faces.masks import MaskOptions
 from pipelines.faces.order import ORDERS
+from pipelines.faces.swap import SELECTORS
 from webui import ui_faces_actions as actions
 from webui.ui_common import user_error
 from webui.ui_faces_train import faces_train_section
@@ -42,6 +43,9 @@ def faces_tab(ctx: AtelierContext) -> dict[str, gr.components.Component]:
                                      label="or saved face model", elem_id="faces_face_model")
             source_index = gr.Number(0, precision=0, minimum=0, label="Source face #")
             target_indices = gr.Textbox("0", label="Target faces (e.g. 0, 2 or all)")
+            selector = gr.Radio(list(SELECTORS), value="indices", label="Faces to swap", elem_id="faces_selector",
+                                info="many: all; one: the first in face order; reference: like the reference face")
+            swap_order = gr.Dropdown(list(ORDERS), value="left-right", label="Face order", elem_id="faces_swap_order")
             method = gr.Dropdown(ctx.faces.swap_methods(), value="auto", label="Method", elem_id="faces_method",
                                  info="a trained model (models/dfl) holds its source person: no source face needed")
         with gr.Accordion("Which faces", open=False):
@@ -65,7 +69,7 @@ def faces_tab(ctx: AtelierContext) -> dict[str, gr.components.Component]:
         info = gr.Textbox(label="Info", interactive=False, elem_id="faces_info")
         swap.click(user_error()(functools.partial(actions.swap_image, ctx)),
                    [source, face_model, target, source_index, target_indices, method, reference, threshold, gender,
-                    erosion, blur, opacity, blend, restore, restore_weight], [result, info])
+                    erosion, blur, opacity, blend, restore, restore_weight, swap_order, selector], [result, info])
     with gr.Tab("Detect"):
         with gr.Row():
             detect_in = gr.Image(label="Image", type="pil", format="png", elem_id="faces_detect_image")

@@ -10,7 +10,7 @@ from pipelines.context import AtelierContext
 from pipelines.faces.draw import draw_faces
 from pipelines.faces.errors import FaceError
 from pipelines.faces.masks import MaskOptions
-from pipelines.faces.swap import parse_targets
+from pipelines.faces.swap import parse_targets, selected_targets
 from webui.errors import UserError, user_message
 
 NOTICE = (
@@ -55,8 +55,9 @@ def detect_faces(ctx: AtelierContext, image: Optional[Image.Image], order: str) 
 def swap_image(ctx: AtelierContext, source: Optional[Image.Image], face_model: str, target: Optional[Image.Image],
                source_index: int, target_indices: str, method: str, reference: Optional[Image.Image],
                threshold: float, gender: str, erosion: float, blur: float, opacity: float, blend: str,
-               restore: str, restore_weight: float) -> tuple[Image.Image, str]:
-    """Swap, save under outputs/faces and return (image, info)."""
+               restore: str, restore_weight: float, order: str = "left-right",
+               selector: str = "indices") -> tuple[Image.Image, str]:
+    """Swap, save under outputs/faces and return (image, info); ``selector``: indices / many / one / reference."""
     if notice_needed(ctx):
         raise UserError("Read and acknowledge the responsible-use notice above first.")
     if target is None:
@@ -68,8 +69,10 @@ def swap_image(ctx: AtelierContext, source: Optional[Image.Image], face_model: s
     try:
         src = ctx.faces.load_face_model(face_model) if use_model and ctx.faces.needs_source(method) else source
         mask = MaskOptions(erosion=erosion, blur=blur, opacity=opacity)
+        targets = selected_targets(selector, parse_indices(target_indices) if selector == "indices" else [0],
+                                   reference is not None)
         result = ctx.queue.run("faces-swap", lambda control: ctx.faces.swap(
-            src, target, int(source_index), parse_indices(target_indices), method, reference=reference, save=True,
+            src, target, int(source_index), targets, method, reference=reference, save=True, order=order,
             threshold=threshold or None, gender=gender if gender in ("M", "F") else None, mask=mask, blend=blend,
             restore=restore if restore and restore != NO_FACE_MODEL else None, restore_weight=restore_weight))
     except ValueError as exc:

@@ -93,6 +93,23 @@ def parse_targets(text: str) -> Targets:
     return indices
 
 
+Selector = Literal["indices", "many", "one", "reference"]
+SELECTORS = ("indices", "many", "one", "reference")
+"""FaceFusion's face selector modes (``many``: every face, ``one``: the first in the face order,
+``reference``: every face close to the reference face), plus ``indices``: the numbers given."""
+
+
+def selected_targets(selector: str, indices: Targets, has_reference: bool) -> Targets:
+    """The target faces a selector mode means (reference mode needs a reference face)."""
+    if selector not in SELECTORS:
+        raise FaceError(f"unknown face selector {selector!r}; use one of {', '.join(SELECTORS)}")
+    if selector == "reference" and not has_reference:
+        raise FaceError("The reference selector needs a reference face (image or face model).")
+    if selector in ("many", "reference"):
+        return "all"
+    return [0] if selector == "one" else indices
+
+
 def pick_index(faces: list[DetectedFace], index: int, which: str) -> DetectedFace:
     if not 0 <= index < len(faces):
         raise FaceError(f"{which.capitalize()} face index {index} is out of range: the {which} image has "

@@ -16,7 +16,9 @@ import numpy as np
 Box = tuple[float, float, float, float]
 """x1, y1, x2, y2 in pixels."""
 
-FaceOrder = Literal["left-right", "right-left", "top-bottom", "size", "score"]
+FaceOrder = Literal["left-right", "right-left", "top-bottom", "bottom-top", "small-large", "large-small",
+                    "best-worst", "worst-best", "size", "score"]
+"""FaceFusion's eight orders; ``size`` (= large-small) and ``score`` (= best-worst) are older names."""
 
 
 @dataclass(frozen=True)
