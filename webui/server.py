@@ -17,6 +17,7 @@ from pipelines.events import AppStarted
 if TYPE_CHECKING:
     from pipelines.context import AtelierContext
     from webui.extensions.host import ExtensionHost
+    from webui.extensions.state import ExtensionState
 
 log = logging.getLogger("atelier")
 
@@ -77,9 +78,8 @@ def load_extensions(ctx: "AtelierContext", args: argparse.Namespace) -> "Extensi
     """Discover and load the built-in extensions and those of ``--extensions-dir`` (broken ones
     are reported, not fatal)."""
     from webui.extensions.host import ExtensionHost
-    from webui.extensions.state import ExtensionState
 
-    host = ExtensionHost(args.extensions_dir.resolve(), ExtensionState(ctx.config.data_dir / "extensions.json"),
+    host = ExtensionHost(args.extensions_dir.resolve(), extension_state(ctx),
                          ctx, disable_all=args.disable_all_extensions,
                          allow_install=not args.listen or args.enable_insecure_extension_access)
     host.load()
@@ -89,11 +89,20 @@ def load_extensions(ctx: "AtelierContext", args: argparse.Namespace) -> "Extensi
 def builtin_extensions(ctx: "AtelierContext") -> "ExtensionHost":
     """Only the extensions that ship with Atelier (an app built without a user extensions folder)."""
     from webui.extensions.host import ExtensionHost
-    from webui.extensions.state import ExtensionState
 
-    host = ExtensionHost(None, ExtensionState(ctx.config.data_dir / "extensions.json"), ctx)
+    host = ExtensionHost(None, extension_state(ctx), ctx)
     host.load()
     return host
+
+
+def extension_state(ctx: "AtelierContext") -> "ExtensionState":
+    """``<data-dir>/extensions.json``; a damaged one (moved aside) joins the start-up notices."""
+    from webui.extensions.state import ExtensionState
+
+    state = ExtensionState(ctx.config.data_dir / "extensions.json")
+    if state.problem and state.problem not in ctx.notices:
+        ctx.notices.append(state.problem)
+    return state
 
 
 def serve(args: argparse.Namespace) -> int:

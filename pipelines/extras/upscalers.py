@@ -100,8 +100,10 @@ class UpscalerCatalog:
 
     def find(self, name: str) -> UpscalerInfo:
         """The usable upscaler called ``name`` (case-insensitive)."""
-        for info in self.usable:
+        for info in self.items:
             if info.name.casefold() == str(name).casefold():
+                if info.error:
+                    raise UnknownUpscalerError(f"upscaler {info.name} cannot be used: {info.error}")
                 return info
         raise UnknownUpscalerError(
             f"unknown upscaler {name!r}; available: {', '.join(i.name for i in self.usable)}"

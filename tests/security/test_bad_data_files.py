@@ -63,6 +63,23 @@ def test_a_damaged_hash_cache_starts_and_is_kept(tiny_models_dir: Path, tmp_path
         ctx.close()
 
 
+@pytest.mark.parametrize("text", ['{"disabled": 5}', "[]", "{trunc"])
+def test_a_damaged_extensions_state_starts_and_is_kept(tmp_path: Path, text: str) -> None:
+    from webui.server import builtin_extensions
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "extensions.json").write_text(text)
+    ctx = start(data, tmp_path / "models")
+    try:
+        host = builtin_extensions(ctx)
+        assert host.loaded()  # the built-in ones load
+        [aside] = kept_aside(data / "extensions.json")
+        assert aside.read_text() == text and any(aside.name in notice for notice in ctx.notices)
+    finally:
+        ctx.close()
+
+
 @pytest.mark.e2e  # a real launch.py server process
 def test_the_real_server_starts_on_damaged_files_and_shows_the_notice(tmp_path: Path, tiny_models_dir: Path) -> None:
     data = tmp_path / "data"

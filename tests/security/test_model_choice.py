@@ -85,6 +85,22 @@ def test_options_with_a_vae_that_fails_to_load_is_not_stored(server, loaded_firs
     assert_next_request_works(client)
 
 
+@pytest.mark.parametrize("loaded_first", [True, False])
+def test_the_ui_vae_choice_that_fails_to_load_is_not_kept(server, loaded_first: bool) -> None:
+    """The quick-settings VAE dropdown and a Models-tab VAE card."""
+    from webui import models_actions, settings_actions
+    from webui.errors import UserError
+
+    client, ctx = server
+    if loaded_first:
+        assert txt2img(client)[0] == 200
+    for choose in (settings_actions.select_vae, models_actions.select_vae):
+        with pytest.raises(UserError, match=BAD_VAE):
+            choose(ctx, BAD_VAE)
+        assert ctx.manager.vae_choice == "Automatic" and ctx.settings.sd_vae == "Automatic"
+    assert_next_request_works(client)
+
+
 def test_a_saved_vae_that_fails_to_load_after_a_restart_fails_one_request_at_most(models: Path, tmp_path: Path) -> None:
     """config.json written by an older version (or a VAE file replaced since): the first load
     says why, and every later request works with Automatic."""

@@ -78,6 +78,12 @@ def test_refused_files_are_not_offered_and_choosing_them_says_why(hostile) -> No
     assert "evil.pt" not in json.dumps(client.get("/sdapi/v1/sd-vae").json())
     assert "evil" not in [item["name"] for item in client.get("/sdapi/v1/loras").json()]
     assert "evil" not in json.dumps(client.get("/sdapi/v1/upscalers").json())
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32)).save(buffer, format="PNG")
+    response = client.post("/sdapi/v1/extra-single-image", json={
+        "image": base64.b64encode(buffer.getvalue()).decode(), "upscaler_1": "evil", "upscaling_resize": 2})
+    assert response.status_code == 422
+    assert_user_wording(response.json()["detail"])
     response = client.post("/sdapi/v1/options", json={"sd_vae": "evil.pt"})
     assert response.status_code == 422
     assert_user_wording(response.json()["detail"])

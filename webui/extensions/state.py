@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
+from typing import Optional
 
-from pipelines.fileio import atomic_write_text
+from pipelines.fileio import atomic_write_text, read_json_object, set_aside
 
 
 class ExtensionState:
@@ -18,14 +19,15 @@ class ExtensionState:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self.problem: Optional[str] = None  # a damaged file, moved aside (for the start-up notice)
         self._disabled = self._load()
 
     def _load(self) -> set[str]:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        data, self.problem = read_json_object(self.path)
+        names = data.get("disabled", [])
+        if not isinstance(names, list):
+            self.problem = set_aside(self.path, f'"disabled" is a {type(names).__name__}, not a list of names')
             return set()
-        names = data.get("disabled", []) if isinstance(data, dict) else []
         return {str(name) for name in names}
 
     def is_enabled(self, name: str) -> bool:
