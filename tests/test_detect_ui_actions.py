@@ -92,3 +92,19 @@ def test_train_form_starts_a_job_and_says_why_a_model_is_not_installed(ctx, tmp_
         actions.start_training(ctx, str(tmp_path / "missing"), "", "xception", 1, 2, 48, "x", False)
     with pytest.raises(UserError, match="batch size"):
         actions.start_training(ctx, str(real), "", "xception", 1, 1, 48, "x", False)
+
+
+def test_evaluate_form_runs_the_protocol_and_shows_the_figures(ctx, tmp_path: Path) -> None:
+    real = write_lfw_faces(tmp_path / "real", count=6)
+    fake = write_lfw_faces(tmp_path / "fake" / "stamped", count=6, start=50, stamp=True).parent
+    job = actions.start_evaluation(ctx, str(real), str(fake), None, 0.5, True)
+    text, roc, calibration, report = actions.evaluation_outputs(job)
+    assert "frame: 6 real / 6 fake; AUC" in text and "fakes in stamped" in text
+    assert Path(roc).name == "roc.png" and Path(calibration).name == "calibration.png"
+    assert Path(roc).parent == ctx.detectors.folder / "xception-64.eval"
+    assert report["levels"]["frame"]["n_fake"] == 6
+    assert actions.detector_choices(ctx) == ["xception-64.pth"]
+    with pytest.raises(UserError, match="not a folder"):
+        actions.start_evaluation(ctx, str(tmp_path / "missing"), str(fake), None, 0.5, True)
+    with pytest.raises(UserError, match="fake pictures"):
+        actions.start_evaluation(ctx, str(real), "", None, 0.5, True)

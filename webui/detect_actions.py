@@ -111,3 +111,37 @@ def training_outputs(job: Job) -> tuple[str, dict[str, Any]]:
     else:
         done = "Stopped before an epoch ended."
     return "\n".join([*lines, done]), report.to_json()
+
+
+def start_evaluation(ctx: AtelierContext, real_dir: str, fake_dir: str, detector: Optional[str],
+                     threshold: Optional[float], whole_image: bool, owner: Optional[str] = None) -> Job:
+    """Queue ``eval-detector`` on two folders of this machine; results go beside the model."""
+    from pipelines.detect.evaluate import evaluate, evaluation_folder
+
+    folders = []
+    for label, text in (("real", real_dir), ("fake", fake_dir)):
+        if not (text or "").strip():
+            raise UserError(f"Give the folder of {label} pictures or videos (on this machine).")
+        folder = Path(text.strip())
+        if not folder.is_dir():
+            raise UserError(f"{folder}: not a folder")
+        folders.append(folder)
+    name = _require_detector(ctx, detector)
+
+    def run(control: Any) -> Any:
+        loaded = ctx.detectors.load(name)
+        find = (lambda image: []) if whole_image else (lambda image: ctx.faces.detect(image, embed=False))
+        return evaluate(loaded, folders[0], folders[1], find, evaluation_folder(ctx.detectors.path(name)), threshold)
+
+    return ctx.queue.submit("eval-detector", run, owner=owner)
+
+
+def evaluation_outputs(job: Job) -> tuple[str, Optional[str], Optional[str], dict[str, Any]]:
+    """(summary, ROC PNG path, calibration PNG path, JSON) of a finished evaluation."""
+    try:
+        result = job.wait()
+    except Exception as exc:
+        raise UserError(user_message(exc)) from exc
+    text = (f"**{result.detector}**, threshold {result.threshold:.2f} (95% bootstrap intervals over videos / "
+            f"folders)\n\n```\n{result.summary()}\n```\n\nSaved in `{result.folder}`")
+    return text, result.figures.get("roc"), result.figures.get("calibration"), result.to_json()

@@ -1,4 +1,4 @@
-"""Detect tab, learned detectors section: score faces in images / videos, train a detector."""
+"""Detect tab, learned detectors section: score faces in images / videos, train and evaluate a detector."""
 
 from __future__ import annotations
 
@@ -94,3 +94,29 @@ def deepfake_section(ctx: AtelierContext) -> None:
 
         train.click(train_fn, [real_dir, fake_dir, arch, epochs, batch, size, name, resume],
                     [train_progress, train_report])
+
+    with gr.Tab("Evaluate"):
+        gr.Markdown("Score folders of real and fake pictures / videos with the selected detector: frame- and "
+                    "video-level AUC, EER, AP, accuracy at the threshold with bootstrap intervals, per-domain AUC "
+                    "(sub-folders of the fake folder); figures and `eval.json` go beside the model.")
+        with gr.Row():
+            eval_real = gr.Textbox(label="Real folder (on this machine)")
+            eval_fake = gr.Textbox(label="Fake folder (its sub-folders are the domains)")
+            crops = gr.Checkbox(label="Pictures are face crops (score them whole)")
+        evaluate = gr.Button("Evaluate", variant="primary")
+        eval_text = gr.Markdown()
+        with gr.Row():
+            roc = gr.Image(label="ROC", type="filepath")
+            calibration = gr.Image(label="Calibration", type="filepath")
+        eval_report = gr.JSON(label="Evaluation")
+
+        def evaluate_fn(real: str, fake: str, name: Optional[str], limit: float, whole: bool,
+                        request: gr.Request) -> Iterator[tuple]:
+            with user_error():
+                job = actions.start_evaluation(ctx, real, fake, name, limit, whole, owner(request))
+                for line in _follow(job):
+                    yield line, None, None, None
+                yield actions.evaluation_outputs(job)
+
+        evaluate.click(evaluate_fn, [eval_real, eval_fake, detector, threshold, crops],
+                       [eval_text, roc, calibration, eval_report])
