@@ -97,7 +97,8 @@ def _row(level: str, m: dict) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--arch", default="efficientnet-b0")
     parser.add_argument("--out", type=Path, default=None, help="keep the sets, model and figures here")
     args = parser.parse_args()
@@ -117,7 +118,7 @@ def main() -> int:
         counts = build_sets(root / "sets", ctx.faces)
         built = time.perf_counter() - started
         config = TrainConfig(real_dir=root / "sets" / "train" / "real", name="bench-sbi", arch=args.arch,
-                             epochs=args.epochs, batch_size=16, size=SIDE, lr=1e-3, patience=3, val_fraction=0.3)
+                             epochs=args.epochs, batch_size=16, size=SIDE, lr=args.lr, patience=4, val_fraction=0.3)
         lines: list[str] = []
         started = time.perf_counter()
         report = train_detector(config, root / "models", root / "work", log=lines.append)

@@ -63,10 +63,10 @@ def tiny_detector(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_launch_eval_detector_command(tiny_detector: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     import launch
 
-    real = write_lfw_faces(tmp_path / "real", count=12, people=True)
+    real = write_lfw_faces(tmp_path / "real" / "lfw", count=12, people=True).parent  # lfw/person<i>/face<i>.png
     fake = tmp_path / "fake"
-    write_lfw_faces(fake / "stamped", count=6, start=50, stamp=True)
-    write_lfw_faces(fake / "others", count=6, start=70)
+    write_lfw_faces(fake / "stamped", count=6, start=50, stamp=True)  # a domain of loose pictures
+    write_lfw_faces(fake / "others" / "clip", count=6, start=70)  # a domain with one clip of 6 frames
     argv = ["eval-detector", "--real", str(real), "--fake", str(fake), "--detector", "tiny-eval.safetensors",
             "--whole-image", "--bootstrap", "200", "--models-dir", str(tiny_detector),
             "--data-dir", str(tmp_path / "data"), "--skip-install"]
@@ -77,7 +77,8 @@ def test_launch_eval_detector_command(tiny_detector: Path, tmp_path: Path, capsy
     record = json.loads((folder / "eval.json").read_text())
     frame = record["levels"]["frame"]
     assert frame["auc_ci"][0] <= frame["auc"] <= frame["auc_ci"][1]
-    assert set(record["domains"]) == {"stamped", "others"} and len(record["samples"]) == 24 + 2  # + each folder of several pictures as a clip
+    assert set(record["domains"]) == {"stamped", "others"} and len(record["samples"]) == 24 + 1  # + the clip
+    assert {s["group"] for s in record["samples"] if s["label"] == 0} == {f"real:lfw/person{i}" for i in range(12)}
     for name in ("roc.png", "calibration.png"):
         with Image.open(folder / name) as picture:
             assert picture.size == (500, 500)

@@ -6,7 +6,8 @@ of every video, then reports at two levels:
 
 * **frame**: each picture / sampled frame is one sample;
 * **video**: each video (the confident-strategy score of its most suspicious face track) and
-  each sub-folder of pictures (frames of one clip or one person: their mean score).
+  each second-level folder of pictures (``<domain>/<clip>/*.png``: frames of one clip, or the
+  pictures of one person: their mean score).
 
 For each level: ROC AUC, equal error rate, average precision and accuracy at the threshold,
 each with a 95% bootstrap interval that resamples whole groups (a video, a person's folder),
@@ -92,10 +93,12 @@ def media_files(folder: Path) -> list[Path]:
 
 
 def _where(path: Path, root: Path) -> tuple[str, str]:
-    """(domain: first sub-folder or the top, group: the folder a picture is in, or itself)."""
+    """``<domain>/<clip or person>/<picture>``: (domain: the first sub-folder, or the top;
+    group: the second-level folder a picture is in — the frames of one clip, the pictures of one
+    person — or else the picture itself)."""
     parts = path.relative_to(root).parts
     domain = parts[0] if len(parts) > 1 else TOP_DOMAIN
-    group = str(path.relative_to(root).parent) if len(parts) > 1 else str(path.relative_to(root))
+    group = "/".join(parts[:2]) if len(parts) > 2 else "/".join(parts)
     return domain, group
 
 
