@@ -126,6 +126,7 @@ class AtelierContext:
         self.writer = OutputWriter(self.outputs_dir, settings.samples_format, settings.enable_pnginfo,
                                    settings.output_folders(), settings.provenance_marks, events=self.events,
                                    sdxl_mark=settings.sdxl_watermark, sdxl_mark_video=settings.sdxl_watermark_video)
+        self.writer.c2pa = self._c2pa_signer(settings)
         for folder in {self.outputs_dir, *settings.output_folders().values()}:
             remove_stale_temp_files(folder)  # left by a process killed mid-write
         self.upscalers = UpscalerCatalog(config.models_dir, self.policy, self.cache)
@@ -180,7 +181,24 @@ class AtelierContext:
         self.writer.folders = s.output_folders()
         self.writer.provenance_marks = s.provenance_marks
         self.writer.sdxl_mark, self.writer.sdxl_mark_video = s.sdxl_watermark, s.sdxl_watermark_video
+        self.writer.c2pa = self._c2pa_signer(s)
         self.cache.budget_bytes = int(s.model_cache_gb * (1 << 30))
+
+    def _c2pa_signer(self, s: Settings) -> Any:
+        """The writer's C2PA signer for these settings (None when off or not installed)."""
+        if not s.c2pa_sign:
+            return None
+        from pipelines.provenance.c2pa_reader import available
+        from pipelines.provenance.c2pa_signer import make_signer
+
+        if not available():
+            log.warning("c2pa_sign is on but c2pa-python is not installed: outputs are not signed")
+            return None
+        try:
+            return make_signer(self.config.data_dir, s.c2pa_cert or None, s.c2pa_key or None)
+        except (ValueError, OSError) as exc:
+            log.warning("C2PA signing off: %s", exc)
+            return None
 
     def close(self) -> None:
         self.queue.shutdown()

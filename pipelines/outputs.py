@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import IO, Callable, Iterable, Mapping, Optional
+from typing import IO, TYPE_CHECKING, Callable, Iterable, Mapping, Optional
 
 from PIL import Image, PngImagePlugin
 
@@ -23,6 +23,9 @@ from pipelines.fileio import atomic_open
 from pipelines.provenance.metadata import png_chunks, read_record, xmp_packet
 from pipelines.provenance.record import ProvenanceRecord, Source
 from pipelines.provenance.stamp import Stamped, stamp
+
+if TYPE_CHECKING:
+    from pipelines.provenance.c2pa_signer import C2paSigner
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +101,8 @@ class OutputWriter:
     """The SDXL-compatible watermark besides Atelier's own (images; see ``sdxl_mark_video``)."""
     sdxl_mark_video: bool = False
     """The SDXL-compatible watermark in video frames: off by default, it never survives h264."""
+    c2pa: Optional["C2paSigner"] = None
+    """Signs every written file with a C2PA manifest when set (setting ``c2pa_sign``)."""
     postprocessors: dict[str, Postprocessor] = field(default_factory=dict)
     """Run in order on every image before it is marked (extensions' post-processing step),
     keyed by who registered each, so a re-registration replaces rather than doubles."""
@@ -193,6 +198,7 @@ class OutputWriter:
         stamped = self._saved_again(image, "img2img", infotext)
         data, ext = encode_image(stamped.image, self.fmt, stamped.infotext if self.save_infotext else None, {},
                                  stamped.record)
+        data = self._signed(data, ext, stamped, stem)
         path = folder / f"{stem}{ext}"
         with atomic_open(path, "wb") as handle:
             handle.write(data)
@@ -210,6 +216,7 @@ class OutputWriter:
     def _write(self, folder: Path, suffix: str, stamped: Stamped, metadata: Optional[Mapping[str, str]]) -> Path:
         infotext = stamped.infotext if self.save_infotext else None
         data, ext = encode_image(stamped.image, self.fmt, infotext, metadata or {}, stamped.record)
+        data = self._signed(data, ext, stamped, suffix)
         with self._lock:
             make_output_folder(folder)
             path = self._numbered(folder, suffix, ext)
@@ -217,6 +224,20 @@ class OutputWriter:
                 handle.write(data)
         self._saved(path, stamped)
         return path
+
+    def _signed(self, data: bytes, ext: str, stamped: Stamped, title: str) -> bytes:
+        """``data`` with a signed C2PA manifest when signing is on; unsigned (and logged) if
+        signing fails, so an output is never lost to it."""
+        if self.c2pa is None:
+            return data
+        from pipelines.imagefile import open_image_bytes
+
+        ingredients = [open_image_bytes(s) if isinstance(s, (bytes, bytearray)) else s for s in stamped.sources]
+        try:
+            return self.c2pa.sign(data, ext, stamped.record, f"{title}{ext}", ingredients)
+        except Exception:  # noqa: BLE001 - the native library reports failures in many ways
+            log.exception("C2PA signing failed; %s written without a manifest", title)
+            return data
 
     def save_stream(self, folder: str, label: str, ext: str, write: Callable[[IO[bytes]], None]) -> Path:
         """Save a file that an encoder streams itself (a video) as ``<folder>/<date>/NNNNN-label.ext``.

@@ -59,6 +59,9 @@ class Settings(BaseModel):
     img2img_fix_steps: bool = False
     provenance_marks: bool = Field(True, description="Invisible provenance marks (Atelier's, and SDXL's where on) in every output")
     sdxl_watermark: bool = Field(True, description="Also the SDXL-compatible watermark in images (does not survive JPEG)")
+    c2pa_sign: bool = Field(False, description="Sign every saved image with a C2PA manifest (c2pa-python)")
+    c2pa_cert: str = Field("", description="PEM certificate chain for C2PA signing; empty: a local self-issued one")
+    c2pa_key: str = Field("", description="PEM private key of that certificate")
     sdxl_watermark_video: bool = Field(
         False, description="Also the SDXL-compatible watermark in video frames (never survives h264; ~0.26 s per 720p frame)")
     face_restoration_model: Optional[str] = Field(

@@ -14,7 +14,7 @@ from webui.errors import UserError, user_message
 # live in the quick-settings bar on top instead, as A1111's default quicksettings.
 GROUPS: dict[str, list[str]] = {
     "Saving images": ["samples_save", "samples_format", "enable_pnginfo", "provenance_marks", "sdxl_watermark",
-                      "sdxl_watermark_video"],
+                      "sdxl_watermark_video", "c2pa_sign", "c2pa_cert", "c2pa_key"],
     "Paths for saving": ["outdir_samples", "outdir_txt2img_samples", "outdir_img2img_samples",
                          "outdir_extras_samples", "outdir_txt2img_grids", "outdir_img2img_grids", "outdir_save"],
     "Live previews": ["live_previews_enable", "show_progress_every_n_steps", "show_progress_type"],
@@ -29,6 +29,10 @@ LABELS: dict[str, str] = {
     "enable_pnginfo": "Save generation parameters (infotext) in images",
     "provenance_marks": "Invisible provenance marks in every output (Atelier's watermark; SDXL's where on below)",
     "sdxl_watermark": "Also write the SDXL-compatible watermark in images (Stability's detector reads it; lost on JPEG)",
+    "c2pa_sign": "Sign saved images with a C2PA manifest (Content Credentials; local self-issued certificate "
+                 "unless one is given below)",
+    "c2pa_cert": "C2PA certificate chain (PEM file; empty: local self-issued)",
+    "c2pa_key": "C2PA private key (PEM file)",
     "sdxl_watermark_video": "Also write the SDXL-compatible watermark in video frames (lost on h264; ~0.26 s per 720p frame)",
     "outdir_samples": "Output directory for images; if empty, <data-dir>/outputs",
     "outdir_txt2img_samples": "Output directory for txt2img images",

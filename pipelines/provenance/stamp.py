@@ -26,6 +26,8 @@ class Stamped:
     image: Image.Image
     record: ProvenanceRecord
     infotext: Optional[str]
+    sources: tuple[Source, ...] = ()
+    """What it was made from (the C2PA manifest's ingredients)."""
 
 
 def _mark(image: Image.Image, record: ProvenanceRecord, sdxl: bool) -> tuple[Image.Image, ProvenanceRecord]:
@@ -55,5 +57,6 @@ def stamp(image: Image.Image, operation: str, *, infotext: Optional[str] = None,
           sources: Iterable[Source] = (), marks: bool = True, sdxl: bool = True) -> Stamped:
     """Mark ``image`` (when ``marks``; the SDXL-compatible mark too when ``sdxl``) and build
     its record; the one step every output takes."""
+    sources = tuple(sources)
     marked, record = _mark(image, ProvenanceRecord.new(operation, sources, marks_enabled=marks), sdxl)
-    return Stamped(marked, record, with_marks_note(infotext, record))
+    return Stamped(marked, record, with_marks_note(infotext, record), sources)
