@@ -125,8 +125,8 @@ class AtelierContext:
         self.styles = StyleDatabase.in_data_dir(config.data_dir)
         self.writer = OutputWriter(self.outputs_dir, settings.samples_format, settings.enable_pnginfo,
                                    settings.output_folders(), settings.provenance_marks, events=self.events,
-                                   sdxl_mark=settings.sdxl_watermark, sdxl_mark_video=settings.sdxl_watermark_video)
-        self.writer.c2pa = self._c2pa_signer(settings)
+                                   sdxl_mark=settings.sdxl_watermark, sdxl_mark_video=settings.sdxl_watermark_video,
+                                   c2pa=self._c2pa_signer(settings))
         for folder in {self.outputs_dir, *settings.output_folders().values()}:
             remove_stale_temp_files(folder)  # left by a process killed mid-write
         self.upscalers = UpscalerCatalog(config.models_dir, self.policy, self.cache)
