@@ -39,7 +39,9 @@ class Credentials:
     key: bytes
 
 
-def _generate() -> Credentials:
+def generate_credentials(owner: str = TOOL) -> Credentials:
+    """A new self-issued CA and an ES256 signer under it (what C2PA's validators accept as a
+    well-formed, untrusted chain)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -49,7 +51,7 @@ def _generate() -> Credentials:
 
     def name(common: str) -> x509.Name:
         return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common),
-                          x509.NameAttribute(NameOID.ORGANIZATION_NAME, f"{TOOL} (local, self-issued)")])
+                          x509.NameAttribute(NameOID.ORGANIZATION_NAME, f"{owner} (local, self-issued)")])
 
     def certificate(subject: str, issuer: x509.Name, key: ec.EllipticCurvePrivateKey,
                     signing_key: ec.EllipticCurvePrivateKey, ca: bool, days: int) -> x509.Certificate:
@@ -69,8 +71,8 @@ def _generate() -> Credentials:
         return builder.sign(signing_key, hashes.SHA256())
 
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca = certificate(f"{TOOL} local CA", name(f"{TOOL} local CA"), ca_key, ca_key, True, 3650)
-    leaf = certificate(f"{TOOL} local signer", ca.subject, key, ca_key, False, 730)
+    ca = certificate(f"{owner} local CA", name(f"{owner} local CA"), ca_key, ca_key, True, 3650)
+    leaf = certificate(f"{owner} local signer", ca.subject, key, ca_key, False, 730)
     chain = leaf.public_bytes(serialization.Encoding.PEM) + ca.public_bytes(serialization.Encoding.PEM)
     private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
@@ -83,7 +85,7 @@ def local_credentials(folder: Path) -> Credentials:
     if chain_path.is_file() and key_path.is_file():
         return Credentials(chain_path.read_bytes(), key_path.read_bytes())
     folder.mkdir(parents=True, exist_ok=True)
-    made = _generate()
+    made = generate_credentials()
     atomic_write_text(chain_path, made.chain.decode("ascii"))
     atomic_write_text(key_path, made.key.decode("ascii"))
     os.chmod(key_path, 0o600)
