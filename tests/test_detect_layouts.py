@@ -120,6 +120,7 @@ def test_keys_land_in_the_modules_they_name(detectors_dir: Path) -> None:
         assert torch.equal(sbi[theirs], ours[mine]), (theirs, mine)
 
 
+@pytest.mark.slow  # builds the full-size EfficientNet-B7
 def test_dfdc_winner_efficientnet_b7(tmp_path: Path) -> None:
     """B7 kept cheap: write, strict load, check block roles, one forward on a 64-px input."""
     path = fd.write_selimsef_efficientnet(tmp_path)

@@ -71,6 +71,7 @@ def signal_config(tmp_path: Path, **changes: object) -> TrainConfig:
     return TrainConfig(**{**values, **changes})
 
 
+@pytest.mark.slow  # trains a detector
 def test_two_epochs_write_a_loadable_detector_and_resume_continues(tmp_path: Path) -> None:
     """Epoch 1, then --resume to epoch 2: two epochs in all, each checkpointed and reported; the
     model separates the classes on held-out faces and is installed."""
@@ -108,6 +109,7 @@ def test_two_epochs_write_a_loadable_detector_and_resume_continues(tmp_path: Pat
     assert library.load("tiny.safetensors") is not detector  # the rewritten file is reloaded
 
 
+@pytest.mark.slow  # trains a detector
 def test_a_model_at_chance_is_never_installed(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """No signal: 'fakes' are just other real faces (LFW faces 50-65 against 0-15). The trainer
     must refuse and say why."""
@@ -137,6 +139,7 @@ def test_refusal_reasons() -> None:
     assert refusal_reason({"val_auc": 0.9, "val_p": 0.001}, 0.7) is None
 
 
+@pytest.mark.slow  # trains a detector
 def test_validation_people_never_train(tmp_path: Path) -> None:
     from pipelines.detect.split import cluster_embeddings, split_by_identity
 

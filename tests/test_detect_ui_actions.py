@@ -80,6 +80,7 @@ def test_video_scan_bad_input(ctx, tmp_path: Path) -> None:
         actions.video_outputs(actions.start_video_scan(ctx, str(tmp_path / "not-a-video.mp4"), None, "per second", 2))
 
 
+@pytest.mark.slow  # trains a detector
 def test_train_form_starts_a_job_and_says_why_a_model_is_not_installed(ctx, tmp_path: Path) -> None:
     real = write_lfw_faces(tmp_path / "real", count=4)
     job = actions.start_training(ctx, str(real), "", "xception", 1, 2, 48, "ui-trained", False)

@@ -14,6 +14,9 @@ from tests.video_factory import probe_streams
 from webui import ui_faces_train_actions as actions
 from webui.errors import UserError
 
+# video clips through the whole DeepFaceLab workflow; the later tests use the model it trains
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture(scope="module")
 def ctx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
@@ -26,7 +29,6 @@ def ctx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     context.close()
 
 
-@pytest.mark.e2e  # video clips through the whole DeepFaceLab workflow
 def test_the_whole_workflow_from_the_section(ctx: Any) -> None:
     src = write_clip(ctx.clips / "src.mp4", "astronaut", frames=9)
     inbox = ctx.config.data_dir / "inbox"
