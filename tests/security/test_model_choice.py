@@ -21,6 +21,7 @@ from webui.server import create_app
 
 FAST = {"prompt": "a fox", "seed": 1, "steps": 2, "width": 64, "height": 64, "sampler_name": "Euler"}
 GOOD_VAE, BAD_VAE, EMPTY_VAE = "tiny-vae.safetensors", "half-a-vae.safetensors", "empty.safetensors"
+BAD_CHECKPOINT = "zz-half-a-checkpoint.safetensors"  # sorts after tiny-sd1: not the default
 
 
 def write_models(tiny_models_dir: Path, root: Path) -> Path:
@@ -29,6 +30,10 @@ def write_models(tiny_models_dir: Path, root: Path) -> Path:
     # passes the folder scan and fails only when loaded
     save_file({"decoder.conv_in.weight": torch.zeros(32, 4, 3, 3)}, str(root / "VAE" / BAD_VAE))
     (root / "VAE" / EMPTY_VAE).write_bytes(b"")
+    # The same for a checkpoint: an SD1 UNet's first conv and text encoder, and nothing else
+    save_file({"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(32, 4, 3, 3),
+               "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight": torch.zeros(8, 32)},
+              str(root / "Stable-diffusion" / BAD_CHECKPOINT))
     (root / "Stable-diffusion" / "empty.safetensors").write_bytes(b"")
     return root
 
@@ -146,6 +151,22 @@ def test_a_good_override_is_restored_after_an_interrupt(server) -> None:
     worker.join(120)
     assert result["status"] == 200 and json.loads(result["body"]["info"])["interrupted"] is True
     assert_next_request_works(client)
+
+
+@pytest.mark.parametrize("loaded_first", [True, False])
+def test_a_checkpoint_that_fails_to_load_is_not_kept(server, loaded_first: bool) -> None:
+    client, ctx = server
+    if loaded_first:
+        assert txt2img(client)[0] == 200
+    before = client.get("/sdapi/v1/options").json()["sd_model_checkpoint"]
+    status, body = txt2img(client, override_settings={"sd_model_checkpoint": BAD_CHECKPOINT})
+    assert status == 400 and BAD_CHECKPOINT in body["detail"], body
+    response = client.post("/sdapi/v1/options", json={"sd_model_checkpoint": BAD_CHECKPOINT})
+    assert response.status_code == 400 and BAD_CHECKPOINT in response.json()["detail"]
+    assert client.get("/sdapi/v1/options").json()["sd_model_checkpoint"] == before
+    assert BAD_CHECKPOINT not in str(ctx.settings.sd_model_checkpoint)
+    info = assert_next_request_works(client)
+    assert info["sd_model_name"] == "tiny-sd1"
 
 
 def test_empty_files_are_refused_before_anything_changes(server) -> None:
