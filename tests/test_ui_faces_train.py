@@ -57,6 +57,11 @@ def test_the_whole_workflow_from_the_section(ctx: Any) -> None:
     assert "trained model: mine" in ctx.faces.swap_methods()
 
     options = actions.merge_options("combined", 20, 80, 5, "mkl", 0.2, 0.0)
+    with pytest.raises(UserError, match="responsible-use notice"):
+        actions.preview(ctx, "w", "mine", 4, options)
+    from webui.ui_faces_actions import acknowledge_notice
+
+    acknowledge_notice(ctx)
     frame = actions.preview(ctx, "w", "mine", 4, options)
     assert frame.size == (256, 256)
     assert actions.frame_count(ctx, "w") == 9

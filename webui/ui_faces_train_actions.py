@@ -27,6 +27,7 @@ from pipelines.dfl.workspace import Workspace, check_side, workspace_names
 from pipelines.jobs import Job, JobControl
 from webui.errors import UserError, user_message
 from webui.ui_actions import finish
+from webui.ui_faces_actions import notice_needed
 
 GALLERY_LIMIT = 300
 MERGED_FOLDER = "dfl-merged"
@@ -219,6 +220,9 @@ def merge_options(mask_mode: str, erode: float, blur: float, face_scale: float, 
 
 
 def _swapper(ctx: AtelierContext, model: str) -> Any:
+    """The model to merge with, once the responsible-use notice is acknowledged (merging swaps faces)."""
+    if notice_needed(ctx):
+        raise UserError("Read and acknowledge the responsible-use notice at the top of the Faces tab first.")
     if not (model or "").strip():
         raise UserError("Pick a trained model.")
     return _user(ctx.faces.trained_swapper, model.strip())

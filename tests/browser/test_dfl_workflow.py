@@ -43,6 +43,8 @@ def test_extract_train_merge_to_mp4_with_audio(browser, dfl_server: Server, tmp_
     with AtelierPage.open(browser, dfl_server.base_url) as atelier:
         page = atelier.page
         atelier.tab("Faces")
+        page.locator("#faces_notice_ack").click()  # merging swaps faces: the responsible-use notice first
+        expect(page.locator("#faces_notice_ack")).to_be_hidden(timeout=TIMEOUT_MS)
         atelier.open_accordion("Train a face model")
         commit(atelier, "dfl_workspace", "browser")
         status = page.locator("#dfl_status")
