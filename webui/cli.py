@@ -27,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Atelier: image generation and face work in the browser. "
         "Sub-commands: 'test' installs the test extras and runs the test suite; "
         "'train-detector' trains a deepfake detector (see 'launch.py train-detector --help'); "
-        "'eval-detector' evaluates one (see 'launch.py eval-detector --help').",
+        "'eval-detector' evaluates one (see 'launch.py eval-detector --help'); "
+        "'faceset', 'train-face' and 'merge' run DeepFaceLab's workflow (see 'launch.py faceset --help').",
     )
     parser.add_argument("--port", type=int, default=7860, help="port to serve on (default 7860)")
     parser.add_argument("--listen", action="store_true", help="bind 0.0.0.0 instead of 127.0.0.1")
