@@ -24,6 +24,21 @@ class StoppedInside(JobInterrupted):
     """A model call was cut short by an interrupt; its output is discarded."""
 
 
+class _Watch:
+    """One network's hooks: ``begin`` on the network itself, ``check`` on every layer inside."""
+
+    def __init__(self, control: JobControl, name: str) -> None:
+        self.control, self.name, self.seen = control, name, control.interrupts
+
+    def begin(self, module: torch.nn.Module, args: object) -> None:
+        self.seen = self.control.interrupts  # an interrupt from before this call lets it run
+        self.check(module, args)
+
+    def check(self, module: torch.nn.Module, args: object) -> None:
+        if self.control.aborted.is_set() or self.control.interrupts > self.seen:
+            raise StoppedInside(f"interrupted during {self.name}")
+
+
 @contextmanager
 def stop_inside(control: Optional[JobControl], *entries: Optional[torch.nn.Module]) -> Iterator[None]:
     """While active, a call of any of ``entries`` (e.g. ``vae.decoder``; one call per tile when
@@ -34,19 +49,9 @@ def stop_inside(control: Optional[JobControl], *entries: Optional[torch.nn.Modul
         return
     handles = []
     for entry in modules:
-        seen = {"interrupts": control.interrupts}
-
-        def begin(_module: torch.nn.Module, _args: object, seen: dict = seen) -> None:
-            seen["interrupts"] = control.interrupts
-            check(_module, _args, seen)
-
-        def check(_module: torch.nn.Module, _args: object, seen: dict = seen,
-                  name: str = type(entry).__name__) -> None:
-            if control.aborted.is_set() or control.interrupts > seen["interrupts"]:
-                raise StoppedInside("interrupted during " + name)
-
-        handles.append(entry.register_forward_pre_hook(begin))
-        handles += [m.register_forward_pre_hook(check) for m in entry.modules() if m is not entry]
+        watch = _Watch(control, type(entry).__name__)
+        handles.append(entry.register_forward_pre_hook(watch.begin))
+        handles += [m.register_forward_pre_hook(watch.check) for m in entry.modules() if m is not entry]
     try:
         yield
     finally:
