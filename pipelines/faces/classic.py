@@ -44,6 +44,8 @@ OUTLINE_WEIGHT = 0.6
 MASK_FOREHEAD = 0.45
 """The blend mask's top edge: this fraction of the way from the brows to the forehead points
 (higher would bring the source's hairline or fringe along)."""
+SUBPIXEL_BITS = 4
+SUBPIXEL = 1 << SUBPIXEL_BITS
 RING = 1.45
 """The target warp fades to zero on the face outline scaled by this about the face centre."""
 
@@ -141,23 +143,34 @@ def _region(points: np.ndarray, shape: tuple[int, ...], margin: float) -> tuple[
 
 def warp_face(source: np.ndarray, source_points: np.ndarray, target_points: np.ndarray,
               region: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Source pixels moved onto the target geometry inside ``region``: (warped float RGB, inside-mesh mask)."""
+    """Source pixels moved onto the target geometry inside ``region``: (warped float RGB, inside-mesh mask).
+
+    Each Delaunay triangle of the target points is rasterised into a label image (OpenCV, with
+    sub-pixel precision), and every pixel is mapped by its triangle's affine transform in one
+    vectorised pass and one ``remap`` (no seams between triangles; ~10x faster than locating
+    each pixel's simplex).
+    """
     x0, y0, x1, y1 = region
-    mesh = Delaunay(target_points)
-    ys, xs = np.mgrid[y0:y1, x0:x1]
-    pixels = np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float64)
-    simplex = mesh.find_simplex(pixels)
-    inside = simplex >= 0
-    safe = np.where(inside, simplex, 0)
-    affine = mesh.transform[safe]
-    partial = np.einsum("nij,nj->ni", affine[:, :2], pixels - affine[:, 2])
-    weights = np.concatenate([partial, 1.0 - partial.sum(1, keepdims=True)], axis=1)
-    corners = source_points[mesh.simplices[safe]]
-    mapped = np.einsum("nk,nkd->nd", weights, corners).astype(np.float32)
     h, w = y1 - y0, x1 - x0
-    warped = cv2.remap(source.astype(np.float32), mapped[:, 0].reshape(h, w), mapped[:, 1].reshape(h, w),
-                       interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    return warped, inside.reshape(h, w).astype(np.float32)
+    mesh = Delaunay(target_points)
+    labels = np.full((h, w), -1, np.int32)
+    local = (target_points - (x0, y0)) * SUBPIXEL
+    for k, triangle in enumerate(mesh.simplices):
+        cv2.fillConvexPoly(labels, np.round(local[triangle]).astype(np.int32), int(k), cv2.LINE_8, SUBPIXEL_BITS)
+    ones = np.ones((len(mesh.simplices), 3, 1))
+    dst = np.concatenate([target_points[mesh.simplices], ones], axis=2)  # (T, 3, 3): x, y, 1 per corner
+    affine = np.linalg.solve(dst, source_points[mesh.simplices])  # (T, 3, 2): [x y 1] @ A = source x, y
+    inside = labels >= 0
+    ys, xs = np.nonzero(inside)
+    chosen = affine[labels[ys, xs]]
+    px, py = xs + float(x0), ys + float(y0)
+    map_x = np.full((h, w), -1.0, np.float32)
+    map_y = np.full((h, w), -1.0, np.float32)
+    map_x[ys, xs] = px * chosen[:, 0, 0] + py * chosen[:, 1, 0] + chosen[:, 2, 0]
+    map_y[ys, xs] = px * chosen[:, 0, 1] + py * chosen[:, 1, 1] + chosen[:, 2, 1]
+    warped = cv2.remap(source.astype(np.float32), map_x, map_y, interpolation=cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_REFLECT)
+    return warped, inside.astype(np.float32)
 
 
 def _ring(points: np.ndarray, scale: float, count: int = 24) -> np.ndarray:
