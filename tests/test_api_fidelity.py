@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from pipelines.context import AppConfig, AtelierContext
 from tests.live_server import serve
 from tests.test_api import unpng
-from webui.api import install_error_handlers
+from webui.api_errors import install_error_handlers
 from webui.server import create_app
 
 FAST = {"prompt": "a lighthouse", "seed": 3, "steps": 3, "width": 64, "height": 64, "sampler_name": "Euler"}

@@ -1,4 +1,4 @@
-"""A1111's read-only list routes and refresh / memory routes under ``/sdapi/v1``.
+"""A1111's read-only list routes (checkpoints, samplers, schedulers, VAEs, LoRAs…) and refresh / memory routes under ``/sdapi/v1``.
 
 Clients populate their dropdowns from these, so the shapes follow A1111 exactly.
 """
@@ -12,8 +12,10 @@ from fastapi import APIRouter
 
 from pipelines.context import AtelierContext
 from pipelines.device import memory_report
+from pipelines.diffusion import samplers
 from pipelines.diffusion.engine import LATENT_UPSCALE_MODES
 from pipelines.networks.embeddings import encoder_widths
+from webui.api_models import SdModelItem
 from webui.jobwait import run_queued
 
 
@@ -26,6 +28,31 @@ def _embedding_item(embedding: Any) -> dict[str, Any]:
 
 def lists_router(ctx: AtelierContext) -> APIRouter:
     router = APIRouter(prefix="/sdapi/v1", tags=["sdapi"])
+
+    @router.get("/sd-models", response_model=list[SdModelItem])
+    def sd_models() -> list[SdModelItem]:
+        # A1111's "config" is the .yaml beside the checkpoint (find_checkpoint_config_near_filename)
+        return [
+            SdModelItem(title=i.title, model_name=i.model_name, hash=i.shorthash, sha256=i.sha256,
+                        filename=str(i.path), config=str(i.yaml_path) if i.yaml_path else None)
+            for i in ctx.catalog.usable_checkpoints()
+        ]
+
+    @router.post("/refresh-checkpoints")
+    def refresh_checkpoints() -> None:
+        """Rescan now; new files are hashed by the background hasher, as at start-up (their
+        ``hash`` / ``sha256`` read null until it is done, as in A1111)."""
+        ctx.catalog.refresh(hash_missing=False)
+        ctx.library.hash_missing()
+
+    @router.get("/samplers")
+    async def list_samplers() -> list[dict]:
+        return samplers.list_samplers()
+
+    @router.get("/schedulers")
+    async def list_schedulers() -> list[dict]:
+        return samplers.list_schedulers()
+
 
     @router.get("/sd-vae")
     def sd_vae() -> list[dict[str, str]]:

@@ -28,7 +28,7 @@ def create_app(ctx: "AtelierContext", *, api: bool = True, webui: bool = True,
     """The ASGI app: ``/sdapi/v1`` when ``api``, the Gradio UI at ``/`` when ``webui``, and the
     tabs and ``/ext/<name>/`` routes of the loaded ``extensions``; ``api_auth`` (user, password)
     pairs put HTTP Basic on every API route, extensions' routes included."""
-    from webui.api import register_api
+    from webui.api_register import register_api
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
