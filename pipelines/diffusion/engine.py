@@ -487,7 +487,8 @@ class GenerationEngine:
         progress.offset = base_steps
         if output_type == "latent":
             return refine(image=base.images, denoising_start=switch, output_type="latent", **second).images
-        return self._decoded(refiner, refine, progress, image=base.images, denoising_start=switch, **second)
+        with stop_inside(progress.control, *_vae_networks(refiner)):  # the refiner decodes with its own VAE
+            return self._decoded(refiner, refine, progress, image=base.images, denoising_start=switch, **second)
 
     @staticmethod
     def _refuse_refiner(loaded: LoadedCheckpoint, what: str) -> None:
