@@ -254,8 +254,9 @@ def faces_train_section(ctx: Any) -> None:
                 with user_error():
                     return actions.preview(ctx, name, model_name, int(number or 0), actions.merge_options(*values))
 
-            def run_merge(name: str, model_name: str, kind: str, *values: Any,
-                          request: gr.Request = None) -> Iterator[Any]:
+            # the request first: Gradio passes it by position, never to a keyword after *values
+            def run_merge(request: gr.Request, name: str, model_name: str, kind: str,
+                          *values: Any) -> Iterator[Any]:
                 with user_error():
                     job = actions.start_merge(ctx, name, model_name, actions.merge_options(*values), kind,
                                               owner(request))
