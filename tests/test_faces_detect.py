@@ -124,3 +124,12 @@ def test_rotation_search_adds_no_faces_to_a_faceless_picture(faces) -> None:
     assert faces.detect(noise, rotation="all") == []
     with pytest.raises(ValueError, match="rotation search"):
         faces.detect(noise, rotation="sideways")
+
+
+@pytest.mark.parametrize("degrees", [15, 45, 75])
+def test_rotation_search_takes_no_suit_patch_for_a_face(faces, degrees: int) -> None:
+    """The astronaut turned: the turned passes once found her suit's patch too (HOG margin 0.13-0.24)."""
+    from pipelines.faces.rotation import rotated
+
+    found = faces.detect(rotated(np.asarray(astronaut()), degrees)[0], embed=False, rotation="all")
+    assert len(found) == 1
