@@ -17,13 +17,23 @@ from pipelines.context import AtelierContext
 from webui import ui_actions as actions
 from webui.errors import UserError
 
-Entry = dict[str, Any]  # {"image": PIL image, "infotext": str, "seed": int}; plain, so gr.State copies it
+# {"image": PIL image, "infotext": str, "seed": int, "footer": html}; plain, so gr.State copies it
+Entry = dict[str, Any]
 
 
 def gallery_entries(result: Any) -> list[Entry]:
-    """The shown images of a result with the infotext and seed of each."""
-    return [{"image": image, "infotext": text, "seed": seed}
+    """The shown images of a result with the infotext and seed of each (and the job's footer)."""
+    footer = actions.result_footer(result)
+    return [{"image": image, "infotext": text, "seed": seed, "footer": footer}
             for image, text, seed in zip(result.images, result.infotexts, result.seeds)]
+
+
+def selected_info(entries: Optional[list[Entry]], index: Optional[int]) -> str:
+    """Generation info for the image picked in the gallery (A1111: the info follows the selection)."""
+    if not entries:
+        return ""
+    entry = selected(entries, index)
+    return actions.infotext_html(entry.get("infotext") or "", entry.get("footer", ""))
 
 
 def selected(entries: Optional[list[Entry]], index: Optional[int]) -> Entry:

@@ -204,18 +204,27 @@ def progress_text(progress: Progress) -> str:
     return f"step {progress.step}/{progress.total_steps}{batch}{eta_text}"
 
 
-def result_html(result: GenerationResult) -> str:
-    """Generation info under the gallery: the first image's infotext plus timing."""
+def result_footer(result: GenerationResult) -> str:
+    """What follows the infotext under the gallery: the job's warnings and its time."""
     import html
 
-    if not result.infotexts:
-        return "<p>No image was produced (interrupted before the first step).</p>"
     notes = "".join(f"<p class='warning'>{html.escape(w)}</p>" for w in result.warnings)
     state = " (interrupted)" if result.interrupted else ""
-    return (
-        f"<pre class='infotext'>{html.escape(result.infotexts[0])}</pre>{notes}"
-        f"<p>Time taken: {result.seconds:.2f}s{state}</p>"
-    )
+    return f"{notes}<p>Time taken: {result.seconds:.2f}s{state}</p>"
+
+
+def infotext_html(infotext: str, footer: str) -> str:
+    """Generation info under the gallery for one image: its infotext, then the job's footer."""
+    import html
+
+    return f"<pre class='infotext'>{html.escape(infotext)}</pre>{footer}"
+
+
+def result_html(result: GenerationResult) -> str:
+    """Generation info under the gallery: the first image's infotext plus timing."""
+    if not result.infotexts:
+        return "<p>No image was produced (interrupted before the first step).</p>"
+    return infotext_html(result.infotexts[0], result_footer(result))
 
 
 def result_json(result: GenerationResult) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional
 
 import gradio as gr
@@ -17,8 +18,12 @@ def owner(request: Optional[gr.Request]) -> Optional[str]:
 
 
 def gallery_items(result: Any) -> list[tuple[Any, str]]:
-    """Gallery entries (image, caption) for a finished generation result."""
-    return [(image, f"seed {seed}") for image, seed in zip(result.images, result.seeds)]
+    """Gallery entries (picture, caption) for a finished generation result: the saved files
+    themselves when every image was saved, so the gallery's Download gives that file (its name,
+    every PNG chunk, A1111's ``parameters`` included), else the images (nothing was saved)."""
+    pictures = result.paths if len(result.paths) == len(result.images) else result.images
+    return [(str(picture) if isinstance(picture, Path) else picture, f"seed {seed}")
+            for picture, seed in zip(pictures, result.seeds)]
 
 
 @contextmanager

@@ -220,8 +220,9 @@ def _gallery_buttons(ctx: AtelierContext, kind: str, entries: gr.State, selected
     return {**buttons, "_reuse": seed_fn}
 
 
-def _selected_index(evt: gr.SelectData) -> int:
-    return evt.index
+def _select_image(shown: list, evt: gr.SelectData) -> tuple[int, str]:
+    """The picked index, and the generation info of that image (the info follows the selection)."""
+    return evt.index, gallery_actions.selected_info(shown, evt.index)
 
 
 def generation_tab(ctx: AtelierContext, kind: str) -> GenerationTab:
@@ -254,8 +255,9 @@ def generation_tab(ctx: AtelierContext, kind: str) -> GenerationTab:
             script, script_inputs = script_controls(ctx, kind)
         with gr.Column():
             progress_box = gr.Markdown("", label="Progress", elem_id=f"{kind}_progress")
+            # contain: a wide X/Y/Z grid is shown whole (labels included); a click opens it full size
             gallery = gr.Gallery(label="Output", columns=2, format="png", elem_id=f"{kind}_gallery",
-                                 height="auto")
+                                 height="auto", object_fit="contain")
             entries = gr.State([])
             selected = gr.State(None)
             gallery_status = gr.Markdown("", elem_id=f"{kind}_gallery_status")
@@ -295,7 +297,8 @@ def generation_tab(ctx: AtelierContext, kind: str) -> GenerationTab:
     generate.click(generate_fn, [], [gallery, info, entries, selected, progress_box],
                    inputs_kwargs=inputs,
                    concurrency_limit=None, api_name=kind)
-    gallery.select(_selected_index, None, selected, queue=False, api_name=f"{kind}_gallery_select")
+    gallery.select(_select_image, entries, [selected, info], queue=False, show_progress="hidden",
+                   api_name=f"{kind}_gallery_select")
 
     # Gradio passes the request only to a parameter annotated gr.Request; without it the owner
     # is None and the queue would stop whichever job runs, another session's included.
