@@ -80,6 +80,8 @@ class AppConfig:
     precision: str = "auto"
     cpu_threads: Optional[int] = None
     hash_in_background: bool = True
+    # Extra folders the UI may read, write and serve by path (--gradio-allowed-path)
+    allowed_paths: tuple[Path, ...] = ()
     # The parsed command line, secrets redacted, for GET /sdapi/v1/cmd-flags
     cmd_flags: Mapping[str, Any] = field(default_factory=dict, hash=False)
 

@@ -82,7 +82,7 @@ def test_video_scan_bad_input(ctx, tmp_path: Path) -> None:
 
 @pytest.mark.slow  # trains a detector
 def test_train_form_starts_a_job_and_says_why_a_model_is_not_installed(ctx, tmp_path: Path) -> None:
-    real = write_lfw_faces(tmp_path / "real", count=4)
+    real = write_lfw_faces(ctx.outputs_dir / "real", count=4)  # training folders must be in a served folder
     job = actions.start_training(ctx, str(real), "", "xception", 1, 2, 48, "ui-trained", False)
     text, report = actions.training_outputs(job)
     assert "validation AUC" in text and report["epochs"][0]["epoch"] == 1
@@ -90,7 +90,9 @@ def test_train_form_starts_a_job_and_says_why_a_model_is_not_installed(ctx, tmp_
     assert "**Not installed**" in text and report["installed"] is False and report["refusal"] in text
     assert "ui-trained.safetensors" not in actions.detector_choices(ctx)
     with pytest.raises(UserError, match="not a folder"):
-        actions.start_training(ctx, str(tmp_path / "missing"), "", "xception", 1, 2, 48, "x", False)
+        actions.start_training(ctx, str(ctx.outputs_dir / "missing"), "", "xception", 1, 2, 48, "x", False)
+    with pytest.raises(UserError, match="outside the folders this server may use"):
+        actions.start_training(ctx, str(tmp_path), "", "xception", 1, 2, 48, "x", False)
     with pytest.raises(UserError, match="batch size"):
         actions.start_training(ctx, str(real), "", "xception", 1, 1, 48, "x", False)
 

@@ -103,7 +103,15 @@ def _folder_of_images(folder: Path, names: list[str]) -> Path:
     return folder
 
 
+def _served(ctx: AtelierContext, tmp_path: Path) -> Path:
+    """A fresh folder inside the outputs folder (batch folders must be in a served folder)."""
+    folder = ctx.outputs_dir / "batch-tests" / tmp_path.name
+    folder.mkdir(parents=True)
+    return folder
+
+
 def test_batch_folder_processes_every_image_with_same_named_masks(ctx: AtelierContext, tmp_path: Path) -> None:
+    tmp_path = _served(ctx, tmp_path)
     inputs = _folder_of_images(tmp_path / "in", ["a.png", "b.jpg"])
     (inputs / "notes.txt").write_text("not an image")
     (inputs / "c.png").write_bytes(b"broken")
@@ -120,6 +128,7 @@ def test_batch_folder_processes_every_image_with_same_named_masks(ctx: AtelierCo
 
 
 def test_batch_without_output_dir_uses_the_img2img_outputs(ctx: AtelierContext, tmp_path: Path) -> None:
+    tmp_path = _served(ctx, tmp_path)
     inputs = _folder_of_images(tmp_path / "in", ["only.png"])
     result = actions.generate_form(ctx, "img2img", dict(IMG2IMG, img2img_mode="batch", batch_input_dir=str(inputs)))
     assert result.paths and result.paths[0].parent == ctx.writer.folder("img2img")
@@ -127,17 +136,18 @@ def test_batch_without_output_dir_uses_the_img2img_outputs(ctx: AtelierContext, 
 
 @pytest.mark.parametrize("dirs,message", [
     (dict(batch_input_dir=""), "Input directory is empty"),
-    (dict(batch_input_dir="/no/such/folder"), "does not exist"),
+    (dict(batch_input_dir="{served}/no-such-folder"), "does not exist"),
     (dict(batch_input_dir="relative/path"), "absolute path"),
     (dict(batch_input_dir="{empty}"), "holds no images"),
     (dict(batch_input_dir="{images}", batch_output_dir="{images}"), "must differ"),
-    (dict(batch_input_dir="{images}", batch_mask_dir="/no/masks"), "mask directory"),
+    (dict(batch_input_dir="{images}", batch_mask_dir="{served}/no-masks"), "mask directory"),
 ])
 def test_batch_folder_bad_paths_are_clear_messages(ctx: AtelierContext, tmp_path: Path, dirs: dict,
                                                    message: str) -> None:
-    (tmp_path / "empty").mkdir()
-    images = _folder_of_images(tmp_path / "images", ["x.png"])
-    fields = {k: v.format(empty=tmp_path / "empty", images=images) for k, v in dirs.items()}
+    served = _served(ctx, tmp_path)
+    (served / "empty").mkdir()
+    images = _folder_of_images(served / "images", ["x.png"])
+    fields = {k: v.format(empty=served / "empty", images=images, served=served) for k, v in dirs.items()}
     with pytest.raises(actions.UserError, match=message):
         actions.submit_form(ctx, "img2img", dict(IMG2IMG, img2img_mode="batch", **fields))
 

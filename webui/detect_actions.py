@@ -10,6 +10,7 @@ from PIL import Image
 from pipelines.context import AtelierContext
 from pipelines.jobs import Job
 from webui.errors import UserError, user_message
+from webui.served_paths import server_folder
 
 ARCH_CHOICES = ["efficientnet-b4", "xception", "efficientnet-b0", "efficientnet-b7"]
 
@@ -82,7 +83,8 @@ def start_training(ctx: AtelierContext, real_dir: str, fake_dir: str, arch: str,
     if not (real_dir or "").strip():
         raise UserError("Give the folder of real face pictures (on this machine).")
     try:
-        config = TrainConfig(real_dir=Path(real_dir.strip()), fake_dir=Path(fake_dir.strip()) if fake_dir else None,
+        real, fake = server_folder(ctx, real_dir, "Real faces folder"), server_folder(ctx, fake_dir, "Fake faces folder")
+        config = TrainConfig(real_dir=real, fake_dir=fake,
                              arch=arch, epochs=int(epochs), batch_size=int(batch_size), size=int(size),
                              name=(name or f"{arch}-sbi").strip(), resume=bool(resume))
     except ValueError as exc:

@@ -52,10 +52,11 @@ def create_app(ctx: "AtelierContext", *, api: bool = True, webui: bool = True,
 
         from webui.ui import CSS, HEAD, build_ui
 
+        from webui.served_paths import confine_gradio_files
+
         blocks = build_ui(ctx, extensions)
-        # outputs/ holds files the UI shows by path (face-swapped videos)
-        app = gr.mount_gradio_app(app, blocks, path="/", css=CSS, head=HEAD, show_error=True,
-                                  allowed_paths=[str(ctx.outputs_dir.resolve())])
+        app = gr.mount_gradio_app(app, blocks, path="/", css=CSS, head=HEAD, show_error=True)
+        confine_gradio_files(blocks, ctx)
     return app
 
 

@@ -23,6 +23,7 @@ from pipelines.outputs import read_infotext
 from pipelines.scripts.img2img_batch import first_image, plan_batch, run_img2img_batch
 from webui.img2img_sources import SOURCE_FIELDS, pick_sources
 from webui.errors import UserError, user_message
+from webui.served_paths import server_folder
 
 ProgressCallback = Callable[[Job], None]
 
@@ -108,6 +109,8 @@ def img2img(ctx: AtelierContext, *, owner: Optional[str] = None, on_progress: Op
     return _run(ctx, "img2img", img2img_request(ctx, **form), owner, on_progress)
 
 
+BATCH_FOLDER_LABELS = {"batch_input_dir": "Input directory", "batch_output_dir": "Output directory",
+                       "batch_mask_dir": "Inpaint batch mask directory"}
 # Form values Gradio may hand over as floats (sliders, numbers) that the request wants whole
 INT_FIELDS = ("steps", "width", "height", "n_iter", "batch_size", "seed", "subseed", "mask_blur",
               "hr_second_pass_steps", "inpaint_full_res_padding")
@@ -127,6 +130,8 @@ def submit_form(ctx: AtelierContext, kind: str, form: dict[str, Any], owner: Opt
         if mode == "batch":
             if runner is not None:
                 raise UserError("Scripts do not run on a batch folder: choose Script \"None\".")
+            for name, label in BATCH_FOLDER_LABELS.items():
+                server_folder(ctx, sources[name], label)  # refuses folders outside the served ones
             folders = plan_batch(sources["batch_input_dir"] or "", sources["batch_output_dir"] or "",
                                  sources["batch_mask_dir"] or "")
             request = img2img_request(ctx, init_image=first_image(folders), **form)
