@@ -182,7 +182,7 @@ def test_cmd_flags_extensions_and_interrogate(api: Api) -> None:
     assert "no captioning model" in message
 
 
-def test_api_auth_guards_every_api_route_but_not_the_docs(api: Api) -> None:
+def test_api_auth_guards_every_api_route_and_the_docs(api: Api) -> None:
     client = TestClient(create_app(api.ctx, api=True, webui=False, api_auth=[("ann", "pw1"), ("bob", "pw:2")]))
     for method, route in [("GET", "/sdapi/v1/sd-models"), ("GET", "/sdapi/v1/options"), ("GET", "/atelier/v1/status"),
                           ("POST", "/sdapi/v1/interrupt"), ("POST", "/atelier/v1/faces/detect")]:
@@ -193,7 +193,8 @@ def test_api_auth_guards_every_api_route_but_not_the_docs(api: Api) -> None:
             assert response.headers["www-authenticate"].startswith("Basic") and "--api-auth" in error_detail(response)
         assert client.request(method, route, auth=("bob", "pw:2")).status_code != 401
     assert client.get("/sdapi/v1/sd-models", auth=("ann", "pw1")).json() == api.ok("GET", "sd-models")
-    assert client.get("/openapi.json").status_code == 200 and client.get("/docs").status_code == 200
+    for route in ("/openapi.json", "/docs"):
+        assert client.get(route).status_code == 401 and client.get(route, auth=("ann", "pw1")).status_code == 200
     assert api.client.get("/atelier/v1/status").status_code == 200  # no --api-auth: open
 
 

@@ -40,6 +40,7 @@ def host_ctx(ctx):
 
 def make_host(root: Path, data: Path, ctx, **kwargs) -> ExtensionHost:
     """A host over ``root`` only (no built-ins), registering into ``ctx``."""
+    kwargs.setdefault("allow_local_sources", True)  # the test repositories are file:// URLs
     host = ExtensionHost(root, ExtensionState(data / "extensions.json"), ctx, builtin_root=data / "no-builtins",
                          **kwargs)
     host.load()
@@ -191,6 +192,20 @@ def test_public_listening_forbids_changes_unless_allowed(tmp_path: Path, bare_re
     with pytest.raises(ExtensionInstallError, match="--enable-insecure-extension-access"):
         host.install(bare_repo[0].as_uri())
     assert folder_name("https://github.com/someone/sd-webui-thing.git") == "sd-webui-thing"
+
+
+def test_sources_on_this_machine_need_the_insecure_flag(tmp_path: Path, bare_repo: tuple[Path, Path],
+                                                        host_ctx) -> None:
+    """A file:// URL (or a remote that is one) would run code from anywhere on this disk."""
+    bare, _ = bare_repo
+    strict = make_host(tmp_path / "exts", tmp_path / "data", host_ctx, allow_local_sources=False)
+    with pytest.raises(ExtensionInstallError, match="file://.*--enable-insecure-extension-access"):
+        strict.install(bare.as_uri())
+    assert not (tmp_path / "exts").exists() or not any((tmp_path / "exts").iterdir())
+    make_host(tmp_path / "exts", tmp_path / "data", host_ctx).install(bare.as_uri())
+    strict = make_host(tmp_path / "exts", tmp_path / "data", host_ctx, allow_local_sources=False)
+    with pytest.raises(ExtensionInstallError, match="transport 'file' not allowed"):
+        strict.update("hello")
 
 
 @pytest.mark.e2e  # a real launch.py server process

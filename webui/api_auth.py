@@ -1,51 +1,40 @@
-"""``--api-auth``: HTTP Basic on every API route, as A1111's ``Api.auth``.
-
-A route dependency rather than a middleware, so OpenAPI (``/docs``) shows the scheme and the
-Gradio UI mounted beside the API is never touched.
-"""
+"""The API routes' side of authentication: a route dependency that shows the HTTP Basic scheme
+in OpenAPI (``/docs`` → Authorize) and refuses any request the :mod:`webui.auth_gate`
+middleware did not let in (the gate checks Basic credentials and the browser's session cookie;
+this is the second lock, should a route ever be reached without it)."""
 
 from __future__ import annotations
 
-from secrets import compare_digest
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional
 
-from fastapi import Depends, HTTPException
+from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
-Credentials = Sequence[tuple[str, str]]
-REALM = "Atelier API"
+from webui.auth_gate import REALM, UNAUTHORIZED, authenticated_user
+from webui.credentials import Credentials
 
-
-def _matches(given: HTTPBasicCredentials, allowed: Credentials) -> bool:
-    """Constant-time in the credentials' contents: every pair is compared, always."""
-    user, password = given.username.encode(), given.password.encode()
-    found = False
-    for allowed_user, allowed_password in allowed:
-        same_user = compare_digest(user, allowed_user.encode())
-        same_password = compare_digest(password, allowed_password.encode())
-        found |= same_user and same_password
-    return found
+__all__ = ["Credentials", "basic_auth"]
 
 
 def _unauthorized() -> HTTPException:
-    return HTTPException(401, "this API needs a user name and password (HTTP Basic, see --api-auth)",
-                         headers={"WWW-Authenticate": f'Basic realm="{REALM}"'})
+    return HTTPException(401, UNAUTHORIZED, headers={"WWW-Authenticate": f'Basic realm="{REALM}"'})
 
 
 class _BasicScheme(HTTPBasic):
-    """FastAPI's HTTP Basic parser, answering a malformed header with the same 401 as a wrong one."""
+    """FastAPI's HTTP Basic scheme (for OpenAPI), never failing by itself: the gate decides."""
 
     def make_not_authenticated_error(self) -> HTTPException:
         return _unauthorized()
 
 
 def basic_auth(allowed: Credentials) -> Callable[..., None]:
-    """A FastAPI dependency that answers 401 (with ``WWW-Authenticate``) unless the request
-    carries one of the ``allowed`` user/password pairs."""
+    """A FastAPI dependency that answers 401 (with ``WWW-Authenticate``) unless the gate
+    authenticated the request as one of the ``allowed`` users."""
     scheme = _BasicScheme(auto_error=False, realm=REALM)
+    users = {user for user, _ in allowed}
 
-    def require(given: Optional[HTTPBasicCredentials] = Depends(scheme)) -> None:
-        if given is None or not _matches(given, allowed):
+    def require(request: Request, _: Optional[HTTPBasicCredentials] = Depends(scheme)) -> None:
+        if authenticated_user(request.scope) not in users:
             raise _unauthorized()
 
     return require

@@ -7,18 +7,9 @@ import argparse
 from pathlib import Path
 from typing import Optional, Sequence
 
+from webui.credentials import ENV_VAR, cli_pairs
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def api_credentials(text: str) -> tuple[tuple[str, str], ...]:
-    """``user:pass[,user2:pass2]`` (A1111's ``--api-auth``) → ((user, pass), …)."""
-    pairs = []
-    for item in text.split(","):
-        user, sep, password = item.strip().partition(":")
-        if not sep or not user or not password:
-            raise argparse.ArgumentTypeError(f"expected user:password[,user2:password2], got {item.strip()!r}")
-        pairs.append((user, password))
-    return tuple(pairs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,15 +22,40 @@ def build_parser() -> argparse.ArgumentParser:
         "'faceset', 'train-face' and 'merge' run DeepFaceLab's workflow (see 'launch.py faceset --help').",
     )
     parser.add_argument("--port", type=int, default=7860, help="port to serve on (default 7860)")
-    parser.add_argument("--listen", action="store_true", help="bind 0.0.0.0 instead of 127.0.0.1")
+    parser.add_argument("--listen", action="store_true",
+                        help="bind 0.0.0.0 instead of 127.0.0.1; refused without authentication unless "
+                        "--listen-without-auth")
+    parser.add_argument("--listen-without-auth", action="store_true",
+                        help="allow --listen with no authentication: anyone who can reach the port can use the UI "
+                        "and API, change settings and read your outputs")
     parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / "data",
                         help="config.json, caches and outputs/ (default ./data)")
     parser.add_argument("--models-dir", type=Path, default=REPO_ROOT / "models",
                         help="models folder in A1111's layout (default ./models); an A1111 'models' folder works")
     parser.add_argument("--api", action="store_true", help="mount the A1111-compatible API at /sdapi/v1")
     parser.add_argument("--nowebui", action="store_true", help="serve the API only (implies --api)")
-    parser.add_argument("--api-auth", type=api_credentials, default=None, metavar="USER:PASS[,USER2:PASS2]",
-                        help="require HTTP Basic credentials on every API route (/sdapi/v1, /atelier/v1)")
+    auth = parser.add_argument_group(
+        "authentication",
+        "One login for the whole app: UI (login page), Gradio API, /docs, /sdapi/v1, /atelier/v1 and extension "
+        "routes (HTTP Basic for API clients). All sources add users. Give passwords in a file "
+        "(--gradio-auth-path) or the {ENV_VAR} environment variable (user:pass[,user2:pass2]): a password on "
+        "the command line can be read by every user of this machine.".replace("{ENV_VAR}", ENV_VAR))
+    auth.add_argument("--gradio-auth-path", type=Path, default=None, metavar="FILE",
+                      help="file of user:password entries, separated by commas or new lines (A1111's flag)")
+    auth.add_argument("--api-auth", type=cli_pairs, default=None, metavar="USER:PASS[,USER2:PASS2]",
+                      help="users on the command line (A1111's flag; visible to other local users: prefer "
+                      "--gradio-auth-path or " + ENV_VAR + ")")
+    auth.add_argument("--gradio-auth", type=cli_pairs, default=None, metavar="USER:PASS[,USER2:PASS2]",
+                      help="the same as --api-auth (A1111's name for the UI login)")
+    web = parser.add_argument_group("cross-origin requests and served folders")
+    web.add_argument("--cors-allow-origins", default="", metavar="ORIGINS",
+                     help="comma-separated origins (https://host:port) whose web pages may call this server with "
+                     "the user's credentials (CORS) and change things (else refused as cross-site requests)")
+    web.add_argument("--cors-allow-origins-regex", default=None, metavar="REGEX",
+                     help="origins matching this regular expression are allowed as with --cors-allow-origins")
+    web.add_argument("--gradio-allowed-path", action="append", type=Path, default=[], metavar="FOLDER",
+                     help="a folder the UI may read, write and serve by path besides the outputs (img2img batch, "
+                     "detector training folders); repeatable")
     parser.add_argument("--skip-install", action="store_true", help="do not check or install dependencies")
     parser.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1 …")
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"])
@@ -50,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="folder of extensions (default ./extensions)")
     parser.add_argument("--disable-all-extensions", action="store_true", help="start without loading extensions")
     parser.add_argument("--enable-insecure-extension-access", action="store_true",
-                        help="allow installing extensions from the UI even with --listen")
+                        help="allow installing and updating extensions from the UI even with --listen, and from "
+                        "file:// sources (code from a folder on this machine)")
     return parser
 
 
@@ -119,8 +136,10 @@ def build_eval_detector_parser() -> argparse.ArgumentParser:
 def public_flags(args: argparse.Namespace) -> dict[str, object]:
     """The parsed flags as JSON values (A1111's ``cmd-flags``), with credentials redacted."""
     flags = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-    if flags.get("api_auth"):
-        flags["api_auth"] = "<redacted>"
+    for secret in ("api_auth", "gradio_auth"):
+        if flags.get(secret):
+            flags[secret] = "<redacted>"
+    flags["gradio_allowed_path"] = [str(p) for p in flags.get("gradio_allowed_path") or []]
     return flags
 
 

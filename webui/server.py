@@ -18,17 +18,20 @@ if TYPE_CHECKING:
     from pipelines.context import AtelierContext
     from webui.extensions.host import ExtensionHost
     from webui.extensions.state import ExtensionState
+    from webui.origin_guard import OriginPolicy
 
 log = logging.getLogger("atelier")
 
 
 def create_app(ctx: "AtelierContext", *, api: bool = True, webui: bool = True,
                api_auth: Optional[Sequence[tuple[str, str]]] = None,
-               extensions: Optional["ExtensionHost"] = None) -> FastAPI:
+               extensions: Optional["ExtensionHost"] = None, origins: Optional["OriginPolicy"] = None) -> FastAPI:
     """The ASGI app: ``/sdapi/v1`` when ``api``, the Gradio UI at ``/`` when ``webui``, and the
-    tabs and ``/ext/<name>/`` routes of the loaded ``extensions``; ``api_auth`` (user, password)
-    pairs put HTTP Basic on every API route, extensions' routes included."""
+    tabs and ``/ext/<name>/`` routes of the loaded ``extensions``. ``api_auth`` (user, password)
+    pairs are the users of one login in front of everything (UI, Gradio API, docs, REST,
+    extensions' routes); ``origins`` says which other web origins may call it (none by default)."""
     from webui.api_register import register_api
+    from webui.origin_guard import OriginPolicy
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -50,13 +53,13 @@ def create_app(ctx: "AtelierContext", *, api: bool = True, webui: bool = True,
     if webui:
         import gradio as gr
 
-        from webui.ui import CSS, HEAD, build_ui
-
         from webui.served_paths import confine_gradio_files
+        from webui.ui import CSS, HEAD, build_ui
 
         blocks = build_ui(ctx, extensions)
         app = gr.mount_gradio_app(app, blocks, path="/", css=CSS, head=HEAD, show_error=True)
         confine_gradio_files(blocks, ctx)
+    _install_security(app, tuple(api_auth or ()), origins or OriginPolicy())
     return app
 
 
@@ -67,6 +70,16 @@ def _body_limit(ctx: "AtelierContext", content_type: str) -> int:
     if content_type.lower().startswith("multipart/form-data"):
         limit = max(limit, int(ctx.settings.faces_video_max_mb * 1024 * 1024))
     return limit
+
+
+def _install_security(app: FastAPI, credentials: Sequence[tuple[str, str]], origins: "OriginPolicy") -> None:
+    """Innermost first: the login gate (when there are users), then the origin checks and CORS."""
+    from webui.auth_gate import AuthGate
+    from webui.origin_guard import install_origin_checks
+
+    if credentials:
+        app.add_middleware(AuthGate, credentials=credentials)
+    install_origin_checks(app, origins)
 
 
 def _version() -> str:
@@ -82,7 +95,8 @@ def load_extensions(ctx: "AtelierContext", args: argparse.Namespace) -> "Extensi
 
     host = ExtensionHost(args.extensions_dir.resolve(), extension_state(ctx),
                          ctx, disable_all=args.disable_all_extensions,
-                         allow_install=not args.listen or args.enable_insecure_extension_access)
+                         allow_install=not args.listen or args.enable_insecure_extension_access,
+                         allow_local_sources=args.enable_insecure_extension_access)
     host.load()
     return host
 
@@ -106,15 +120,57 @@ def extension_state(ctx: "AtelierContext") -> "ExtensionState":
     return state
 
 
+LISTEN_REFUSED = (
+    "--listen without authentication refused: anyone who can reach this machine's port could generate, change "
+    "settings, read your outputs and install extensions. Add users (--gradio-auth-path FILE or the ATELIER_AUTH "
+    "environment variable, user:password), or pass --listen-without-auth if you really mean it.")
+LISTEN_OPEN = (
+    "\n" + "!" * 78 + "\n!! Listening on 0.0.0.0 WITHOUT AUTHENTICATION (--listen-without-auth): anyone on the "
+    "network can\n!! use this server, change its settings and read its outputs.\n" + "!" * 78)
+PROTECTED = "UI /, /gradio_api/*, /docs, /openapi.json, /sdapi/v1, /atelier/v1, /ext/*"
+
+
+def _security_options(args: argparse.Namespace) -> tuple[tuple[tuple[str, str], ...], "OriginPolicy"]:
+    """(users, origin policy) from the flags and ATELIER_AUTH; ValueError says what is wrong."""
+    import re
+
+    from webui.credentials import resolve
+    from webui.origin_guard import LOOPBACK_HOSTS, OriginPolicy, parse_origins
+
+    credentials, warnings = resolve(args, os.environ)
+    for warning in warnings:
+        log.warning(warning)
+    if args.cors_allow_origins_regex:
+        try:
+            re.compile(args.cors_allow_origins_regex)
+        except re.error as exc:
+            raise ValueError(f"--cors-allow-origins-regex: not a regular expression ({exc})") from None
+    policy = OriginPolicy(parse_origins(args.cors_allow_origins), args.cors_allow_origins_regex or None,
+                          None if args.listen else LOOPBACK_HOSTS)
+    return credentials, policy
+
+
 def serve(args: argparse.Namespace) -> int:
-    """Start the context and serve until terminated."""
+    """Start the context and serve until terminated (exit 2 on a refused security setup)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    try:
+        credentials, origins = _security_options(args)
+    except ValueError as exc:
+        log.error("%s", exc)
+        return 2
+    if args.listen and not credentials:
+        if not args.listen_without_auth:
+            log.error(LISTEN_REFUSED)
+            return 2
+        log.warning(LISTEN_OPEN)
     import uvicorn
 
     from pipelines.context import AppConfig, AtelierContext
     from webui.cli import public_flags
+    from webui.served_paths import gradio_temp_dir
 
+    os.environ["GRADIO_TEMP_DIR"] = str(gradio_temp_dir(args.data_dir.resolve()))
     config = AppConfig(
         data_dir=args.data_dir.resolve(),
         models_dir=args.models_dir.resolve(),
@@ -123,15 +179,19 @@ def serve(args: argparse.Namespace) -> int:
         cpu_threads=args.threads,
         hash_in_background=not args.no_hashing_at_start,
         cmd_flags=public_flags(args),
+        allowed_paths=tuple(p.expanduser().resolve() for p in args.gradio_allowed_path),
     )
     ctx = AtelierContext(config)
     if not ctx.catalog.usable_checkpoints():
         from pipelines.models.catalog import empty_folder_hint
 
         log.warning(empty_folder_hint(config.models_dir))
-    app = create_app(ctx, api=args.api, webui=not args.nowebui, api_auth=args.api_auth,
-                     extensions=load_extensions(ctx, args))
+    app = create_app(ctx, api=args.api, webui=not args.nowebui, api_auth=credentials or None,
+                     extensions=load_extensions(ctx, args), origins=origins)
     host = "0.0.0.0" if args.listen else "127.0.0.1"
+    if credentials:
+        log.info("Authentication on for %d user(s) on every route: %s (login page for browsers, HTTP Basic "
+                 "for API clients)", len(credentials), PROTECTED)
     log.info("Atelier on http://%s:%d%s", host, args.port, " (API at /sdapi/v1)" if args.api else "")
     config = uvicorn.Config(app, host=host, port=args.port, log_level="warning",
                             timeout_graceful_shutdown=SHUTDOWN_GRACE_S)

@@ -40,15 +40,24 @@ def _git(*args: str, cwd: Optional[Path] = None) -> str:
     return done.stdout
 
 
-def _check_url(url: str) -> str:
+# git may never read a repository on this machine unless the insecure flag allows it (also
+# when a remote redirects or a later pull is asked to)
+_NO_LOCAL = ("-c", "protocol.file.allow=never")
+
+
+def _check_url(url: str, allow_local: bool) -> str:
     url = url.strip()
     if not url:
         raise ExtensionInstallError("enter the git URL of the extension")
     if url.startswith("-"):
         raise ExtensionInstallError(f"not a git URL: {url!r}")
-    if _SCP_LIKE.match(url) or urlparse(url).scheme in _SCHEMES:
+    scheme = urlparse(url).scheme
+    if scheme == "file" and not allow_local:
+        raise ExtensionInstallError("installing from a folder on this machine (file://) needs "
+                                    "--enable-insecure-extension-access")
+    if _SCP_LIKE.match(url) or scheme in _SCHEMES:
         return url
-    raise ExtensionInstallError(f"not a git URL: {url!r} (use https://…, ssh://…, git@host:path or file://…)")
+    raise ExtensionInstallError(f"not a git URL: {url!r} (use https://…, ssh://… or git@host:path)")
 
 
 def folder_name(url: str, name: Optional[str] = None) -> str:
@@ -69,14 +78,15 @@ def _inside(root: Path, name: str) -> Path:
     return target
 
 
-def install(root: Path, url: str, name: Optional[str] = None) -> Path:
-    """``git clone`` ``url`` into ``root/<name>``; the clone must carry a valid extension.toml."""
-    url = _check_url(url)
+def install(root: Path, url: str, name: Optional[str] = None, allow_local: bool = False) -> Path:
+    """``git clone`` ``url`` into ``root/<name>``; the clone must carry a valid extension.toml.
+    ``file://`` sources only with ``allow_local`` (``--enable-insecure-extension-access``)."""
+    url = _check_url(url, allow_local)
     target = _inside(root, folder_name(url, name))
     if target.exists():
         raise ExtensionInstallError(f"{target.name!r} is already installed; update or uninstall it first")
     root.mkdir(parents=True, exist_ok=True)
-    _git("clone", "--depth", "1", "--", url, str(target))
+    _git(*(() if allow_local else _NO_LOCAL), "clone", "--depth", "1", "--", url, str(target))
     try:
         read_manifest(target)
     except ManifestError as exc:
@@ -85,12 +95,13 @@ def install(root: Path, url: str, name: Optional[str] = None) -> Path:
     return target
 
 
-def update(root: Path, name: str) -> str:
-    """``git pull --ff-only`` in an installed extension; returns git's summary line."""
+def update(root: Path, name: str, allow_local: bool = False) -> str:
+    """``git pull --ff-only`` in an installed extension; returns git's summary line (a remote on
+    this machine only with ``allow_local``)."""
     target = _inside(root, name)
     if not (target / ".git").exists():
         raise ExtensionInstallError(f"{name!r} was not installed with git; update it by hand")
-    out = _git("pull", "--ff-only", cwd=target).strip().splitlines()
+    out = _git(*(() if allow_local else _NO_LOCAL), "pull", "--ff-only", cwd=target).strip().splitlines()
     return out[-1] if out else "updated"
 
 

@@ -137,7 +137,8 @@ class ExtensionHost:
     """All extensions found under ``roots``; the enabled ones loaded and their registrations."""
 
     def __init__(self, user_root: Optional[Path], state: ExtensionState, ctx: "AtelierContext",
-                 disable_all: bool = False, allow_install: bool = True, builtin_root: Path = BUILTIN_ROOT) -> None:
+                 disable_all: bool = False, allow_install: bool = True, builtin_root: Path = BUILTIN_ROOT,
+                 allow_local_sources: bool = False) -> None:
         self.user_root = Path(user_root) if user_root is not None else None
         self.builtin_root = builtin_root
         self.state = state
@@ -145,6 +146,8 @@ class ExtensionHost:
         self.disable_all = disable_all
         self.allow_install = allow_install
         """False when serving publicly without --enable-insecure-extension-access (A1111's rule)."""
+        self.allow_local_sources = allow_local_sources
+        """``file://`` sources (code from anywhere on this disk): only with --enable-insecure-extension-access."""
         self.records: list[ExtensionRecord] = []
 
     def load(self) -> list[ExtensionRecord]:
@@ -270,7 +273,7 @@ class ExtensionHost:
 
     def install(self, url: str, name: Optional[str] = None) -> Path:
         self._check_allowed()
-        folder = gitops.install(self.install_root, url, name)
+        folder = gitops.install(self.install_root, url, name, allow_local=self.allow_local_sources)
         manifest = read_manifest(folder)
         self.records.append(ExtensionRecord(folder=folder, name=manifest.name, manifest=manifest,
                                             installed_now=True))
@@ -279,7 +282,7 @@ class ExtensionHost:
     def update(self, name: str) -> str:
         self._check_allowed()
         self._check_not_builtin(name)
-        return gitops.update(self._root_of(name), self.find(name).folder.name)
+        return gitops.update(self._root_of(name), self.find(name).folder.name, allow_local=self.allow_local_sources)
 
     def uninstall(self, name: str) -> None:
         self._check_allowed()
