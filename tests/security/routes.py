@@ -7,7 +7,7 @@ import re
 from typing import Any, Iterator
 
 from fastapi.routing import iter_route_contexts
-from starlette.routing import Mount, WebSocketRoute
+from starlette.routing import Mount
 
 from webui.auth_gate import LOGIN_PATH, LOGOUT_PATH
 
@@ -25,8 +25,6 @@ def app_routes(app: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
             else:  # static files
                 yield "GET", prefix + route.path + "/{file}"
             continue
-        if isinstance(route, WebSocketRoute) or type(route).__name__ == "APIWebSocketRoute":
-            yield "WEBSOCKET", prefix + (context.path or "")
         for method in sorted(context.methods or ()):
             if method != "HEAD":
                 yield method, prefix + (context.path or "")
