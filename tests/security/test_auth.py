@@ -64,6 +64,7 @@ def answer_of(server: Server, method: str, path: str, headers: dict[str, str]) -
         return response.status_code, response.read().decode(errors="replace") if response.status_code >= 400 else ""
 
 
+@pytest.mark.e2e  # a real launch.py server
 def test_every_route_needs_credentials(server: Server, routes: list[tuple[str, str]]) -> None:
     wrong = [{}, basic(FILE_USER, "wrong"), basic("eve", FILE_PASSWORD), {"Authorization": "Basic !!"},
              {"Authorization": "Bearer x"}, {"Cookie": f"{COOKIE}=forged.9999999999.00"}]
@@ -76,6 +77,7 @@ def test_every_route_needs_credentials(server: Server, routes: list[tuple[str, s
     assert not let_in, let_in
 
 
+@pytest.mark.e2e  # a real launch.py server
 def test_every_route_opens_with_credentials(server: Server, routes: list[tuple[str, str]]) -> None:
     """Past the gate: whatever the route itself answers (a 403 of Gradio's file route is its own)."""
     refused = [(m, p, answer) for m, p in routes
@@ -84,12 +86,14 @@ def test_every_route_opens_with_credentials(server: Server, routes: list[tuple[s
     assert not refused, refused
 
 
+@pytest.mark.e2e  # a real launch.py server
 def test_401_names_how_to_authenticate(server: Server) -> None:
     status, _, body = server.request("GET", "/gradio_api/info", headers={})
     answer = json.loads(body)
     assert status == 401 and "/login" in answer["detail"] and "--api-auth" in answer["detail"]
 
 
+@pytest.mark.e2e  # a real launch.py server
 def test_every_source_of_users_logs_in_and_the_command_line_one_warns(server: Server) -> None:
     for user, password in ((FILE_USER, FILE_PASSWORD), (ENV_USER, ENV_PASSWORD), (CLI_USER, CLI_PASSWORD)):
         assert server.request("GET", "/sdapi/v1/sd-models", headers=basic(user, password))[0] == 200
@@ -100,11 +104,13 @@ def test_every_source_of_users_logs_in_and_the_command_line_one_warns(server: Se
         assert secret not in log
 
 
+@pytest.mark.e2e  # a real launch.py server
 def test_cmd_flags_redact_the_command_line_password(server: Server) -> None:
     flags = json.loads(server.request("GET", "/sdapi/v1/cmd-flags")[2])
     assert flags["gradio_auth"] == "<redacted>" and CLI_PASSWORD not in json.dumps(flags)
 
 
+@pytest.mark.e2e  # a real launch.py server
 def test_no_route_serves_the_process_command_line(server: Server) -> None:
     for path in ("/gradio_api/file=/proc/self/cmdline", "/gradio_api/file=/proc/self/environ",
                  f"/gradio_api/file={os.getcwd()}/../../../../proc/self/cmdline"):
@@ -112,6 +118,7 @@ def test_no_route_serves_the_process_command_line(server: Server) -> None:
         assert status == 403 and CLI_PASSWORD.encode() not in body
 
 
+@pytest.mark.e2e  # a real launch.py server
 def test_a_browser_is_sent_to_the_login_page_and_its_session_opens_everything(server: Server) -> None:
     page = {"Accept": "text/html,application/xhtml+xml"}
     with httpx.Client(base_url=server.base_url, timeout=30) as browser:
@@ -134,6 +141,7 @@ def test_a_browser_is_sent_to_the_login_page_and_its_session_opens_everything(se
         assert out.status_code == 303 and browser.get("/sdapi/v1/sd-models").status_code == 401
 
 
+@pytest.mark.e2e  # a real launch.py server
 def test_gradio_client_logs_in_with_its_auth_argument(server: Server, tmp_path: Path) -> None:
     from gradio_client import Client
 

@@ -41,12 +41,19 @@ def test_an_unreadable_users_file_is_refused_by_name(tmp_path: Path, tiny_models
 
 def _serve(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, models: Path, *flags: str) -> dict[str, Any]:
     """Run ``serve`` up to the point where uvicorn would bind; returns what it was asked to bind."""
-    import uvicorn
-
-    from webui.server import serve
+    from webui import server
 
     bound: dict[str, Any] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **_: bound.update(host=host, port=port, app=app))
+
+    class NotBinding:
+        def __init__(self, config: Any, ctx: Any) -> None:
+            bound.update(host=config.host, port=config.port)
+
+        def run(self) -> None:
+            pass
+
+    monkeypatch.setattr(server, "_server_class", lambda uvicorn: NotBinding)
+    serve = server.serve
     args = parse_args(["--nowebui", *flags, "--port", "7999", "--data-dir", str(tmp_path / "data"), "--models-dir",
                        str(models), "--no-hashing-at-start"])
     assert serve(args) == 0
