@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Optional
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from PIL import Image
@@ -22,6 +22,7 @@ from pipelines.context import AtelierContext
 from pipelines.faces.video_swap import VideoSwapRequest, start_video_swap
 from pipelines.jobs import Job, JobQueue, JobState
 from pipelines.media.video import VideoError
+from webui.auth_gate import authenticated_user
 from webui.errors import ApiError, user_message
 from webui.imagecodec import open_image
 
@@ -32,10 +33,12 @@ _VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".webm", ".mkv", ".gif", ".
 _basic = HTTPBasic(auto_error=False)
 
 
-def caller(credentials: Optional[HTTPBasicCredentials] = Depends(_basic)) -> str:
-    """Who is asking, for job ownership: the HTTP Basic user (checked by ``--api-auth`` when it
-    is on), else "api". Jobs started over the API belong to their caller; only they may cancel."""
-    return f"api:{credentials.username}" if credentials is not None else "api"
+def caller(request: Request, credentials: Optional[HTTPBasicCredentials] = Depends(_basic)) -> str:
+    """Who is asking, for job ownership: the user the login gate let in (HTTP Basic or a
+    browser's session), else the unchecked HTTP Basic name, else "api". Jobs started over the
+    API belong to their caller; only they may cancel."""
+    user = authenticated_user(request.scope) or (credentials.username if credentials is not None else None)
+    return f"api:{user}" if user else "api"
 
 
 def result_files(job: Job) -> list[Path]:

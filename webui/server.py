@@ -56,7 +56,7 @@ def create_app(ctx: "AtelierContext", *, api: bool = True, webui: bool = True,
         from webui.served_paths import confine_gradio_files
         from webui.ui import CSS, HEAD, build_ui
 
-        blocks = build_ui(ctx, extensions)
+        blocks = build_ui(ctx, extensions, logout=bool(api_auth))
         app = gr.mount_gradio_app(app, blocks, path="/", css=CSS, head=HEAD, show_error=True)
         confine_gradio_files(blocks, ctx)
     _install_security(app, tuple(api_auth or ()), origins or OriginPolicy())

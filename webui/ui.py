@@ -83,9 +83,12 @@ def _quick_settings(ctx: AtelierContext) -> dict[str, gr.components.Component]:
     return {"sd_model_checkpoint": checkpoint, "sd_vae": vae, "CLIP_stop_at_last_layers": clip_skip}
 
 
-def build_ui(ctx: AtelierContext, extensions: Optional[ExtensionHost] = None) -> gr.Blocks:
-    """All tabs over one context; the Extensions tab and extensions' own tabs after Settings."""
+def build_ui(ctx: AtelierContext, extensions: Optional[ExtensionHost] = None, logout: bool = False) -> gr.Blocks:
+    """All tabs over one context; the Extensions tab and extensions' own tabs after Settings;
+    a "Log out" link when the server has users."""
     with gr.Blocks(title="Atelier") as demo:
+        if logout:
+            gr.HTML('<a href="/logout" id="logout_link">Log out</a>', elem_id="logout")
         # Start-up problems (a damaged config.json moved aside, a saved VAE that is gone)
         gr.Markdown("\n\n".join(f"**Notice:** {notice}" for notice in ctx.notices), elem_id="startup_notices",
                     elem_classes=["warning"], visible=bool(ctx.notices))

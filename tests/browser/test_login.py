@@ -1,6 +1,6 @@
 """Logging in through the login page of a server with users (issue #12 item 2): the page opens
 on the login form, a wrong password is named, the right one opens the UI, whose own calls
-(Gradio's queue, same-origin) then work with the session cookie alone."""
+(Gradio's queue, same-origin) then work with the session cookie alone; Log out ends it."""
 
 from __future__ import annotations
 
@@ -53,5 +53,8 @@ def test_login_page_opens_the_ui(browser: "Browser", auth_server: Server) -> Non
         page.locator("#txt2img_prompt textarea").fill("a lighthouse at dusk")
         expect(page.locator("#txt2img_token_counter")).to_contain_text("Prompt tokens: 4/75")
         page.screenshot(path=str(folder / "after-login.png"))
+        page.click("#logout_link")
+        page.locator("#password").wait_for(state="visible")
+        assert page.url.startswith(auth_server.base_url + "/login")
     finally:
         context.close()
