@@ -80,7 +80,9 @@ class SessionSigner:
         """The user a valid, unexpired token names; None otherwise."""
         name, _, rest = (token or "").partition(".")
         expires, _, signature = rest.partition(".")
-        if not (name and expires.isdigit() and hmac.compare_digest(signature, self._sign(f"{name}.{expires}"))):
+        if not (name and expires.isascii() and expires.isdigit()):
+            return None
+        if not hmac.compare_digest(signature.encode("latin-1", "replace"), self._sign(f"{name}.{expires}").encode()):
             return None
         if int(expires) < (now or time.time()):
             return None
@@ -104,7 +106,8 @@ def _cookie(headers: dict[str, str], name: str) -> Optional[str]:
 
 def _safe_next(target: Optional[str]) -> str:
     """Only a path on this server (never ``//host`` or a URL): no open redirect."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    if (not target or not target.startswith("/") or target.startswith("//") or "\\" in target
+            or any(ord(c) < 0x21 or ord(c) == 0x7F for c in target)):  # browsers drop tabs: "/\t/host"
         return "/"
     return target
 

@@ -170,4 +170,13 @@ def test_session_tokens_expire_and_cannot_be_forged() -> None:
     assert signer.user(f"{name}.{int(expires) + 999}.{signature}", now=1000) is None
     assert SessionSigner(key=b"x" * 32).user(token, now=1000) is None  # another process's key
     assert signer.user(None) is None and signer.user("garbage") is None
+    assert signer.user(f"{name}.{expires}.é") is None and signer.user(f"{name}.²³.{signature}") is None
+
+
+def test_the_login_redirect_stays_on_this_server() -> None:
+    from webui.auth_gate import _safe_next
+
+    for target in ("//evil.example", "/\\evil.example", "/\t/evil.example", "https://evil.example", "", None):
+        assert _safe_next(target) == "/", target
+    assert _safe_next("/docs?x=1") == "/docs?x=1"
 
