@@ -1,7 +1,7 @@
 """C2PA manifests (Content Credentials) with ``c2pa-python``, when it is installed.
 
-Reading only: Atelier signs nothing (a signature needs a certificate users would have to
-bring). Remote manifests and OCSP are not fetched: Atelier never goes online.
+Reading (signing is ``c2pa_signer``). Remote manifests and OCSP are not fetched: Atelier
+never goes online.
 """
 
 from __future__ import annotations
