@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional
 from pipelines.detect.library import DetectorLibrary
 from pipelines.device import DevicePolicy
 from pipelines.events import EventHub, JobStep, ModelLoaded
-from pipelines.diffusion.engine import GenerationEngine
+from pipelines.diffusion.engine import GenerationEngine, SamplerSettings
 from pipelines.diffusion.alwayson import AlwaysOnRegistry
 from pipelines.diffusion.taesd import setting_previewer
 from pipelines.extras.upscalers import UpscalerCatalog
@@ -140,7 +140,9 @@ class AtelierContext:
             previewer=setting_previewer(lambda: self.settings.show_progress_type, config.models_dir, self.cache,
                                         self.policy),
             face_restoration=self.face_restoration, limits=lambda: Limits.from_settings(self.settings),
-            auto_vae_precision=lambda: self.settings.auto_vae_precision)
+            auto_vae_precision=lambda: self.settings.auto_vae_precision,
+            sampler_settings=lambda: SamplerSettings(self.settings.eta_ancestral, self.settings.eta_ddim,
+                                                     self.settings.eta_noise_seed_delta))
         self.queue = JobQueue(on_step=lambda job: self.events.emit("job_step", _step_event(job)))
         self.detectors = DetectorLibrary(config.models_dir / "detectors", self.cache, self.policy)
         self.scripts = ScriptRegistry()

@@ -45,6 +45,9 @@ class Settings(BaseModel):
     outdir_save: str = Field("", description="Empty: <outputs>/saved (the Save button under the gallery)")
     send_seed: bool = True
     send_size: bool = True
+    eta_ancestral: float = Field(1.0, ge=0.0, le=10.0, description="Eta of the ancestral / SDE samplers")
+    eta_ddim: float = Field(0.0, ge=0.0, le=10.0, description="Eta of DDIM")
+    eta_noise_seed_delta: int = Field(0, ge=0, description="ENSD: added to the seed of the samplers' own noise")
     auto_vae_precision: bool = Field(
         True, description="A half-precision VAE decode that makes NaNs is done again in float32 (A1111's --no-half-vae)")
     return_grid: bool = Field(True, description="Show the grid of a batch first among its images")

@@ -284,3 +284,148 @@ def test_embeddings_report_the_checkpoint_they_were_trained_on(client: httpx.Cli
     finally:
         path.unlink()
         client.post("/sdapi/v1/refresh-embeddings")
+
+
+# -- 7. fields A1111 honours: sampler parameters, tiling, hires pass, legacy first phase --------
+def _image_and_text(client: httpx.Client, **fields: Any) -> tuple[Any, str]:
+    import numpy as np
+
+    body = ok(client, "txt2img", {**FAST, "steps": 4, **fields})
+    return np.asarray(unpng(body["images"][0]).convert("RGB")), json.loads(body["info"])["infotexts"][0]
+
+
+def test_eta_and_sigma_parameters_change_the_sampler_and_are_written(client: httpx.Client) -> None:
+    import numpy as np
+
+    euler, _ = _image_and_text(client, sampler_name="Euler")
+    ancestral, text = _image_and_text(client, sampler_name="Euler a")
+    assert "Eta" not in text and "RNG: CPU" in text
+    no_eta, text = _image_and_text(client, sampler_name="Euler a", eta=0)
+    assert np.array_equal(no_eta, euler) and not np.array_equal(no_eta, ancestral)  # eta 0: Euler a is Euler
+    assert "Eta: 0," in text
+    churned, text = _image_and_text(client, sampler_name="Euler", s_churn=1.0, s_noise=0.9)
+    assert not np.array_equal(churned, euler) and "Sigma churn: 1," in text and "Sigma noise: 0.9" in text
+    again, _ = _image_and_text(client, infotext=text)  # read back from a pasted infotext
+    assert np.array_equal(again, churned)
+    ddim, text = _image_and_text(client, sampler_name="DDIM", eta=0.5)
+    assert "Eta DDIM: 0.5" in text and not np.array_equal(ddim, _image_and_text(client, sampler_name="DDIM")[0])
+
+
+def test_ensd_seeds_the_sampler_noise(client: httpx.Client) -> None:
+    import numpy as np
+
+    plain, text = _image_and_text(client, sampler_name="Euler a")
+    assert "ENSD" not in text
+    client.post("/sdapi/v1/options", json={"eta_noise_seed_delta": 31337})
+    try:
+        shifted, text = _image_and_text(client, sampler_name="Euler a")
+        assert "ENSD: 31337" in text and not np.array_equal(shifted, plain)
+        assert "ENSD" not in _image_and_text(client, sampler_name="Euler")[1]  # deterministic: no noise to seed
+    finally:
+        client.post("/sdapi/v1/options", json={"eta_noise_seed_delta": 0})
+
+
+def test_tiling_pads_circularly_and_is_written(client: httpx.Client, live_ctx: AtelierContext) -> None:
+    import numpy as np
+
+    plain, _ = _image_and_text(client)
+    tiled, text = _image_and_text(client, tiling=True)
+    assert "Tiling: True" in text and not np.array_equal(tiled, plain)
+    assert np.array_equal(_image_and_text(client, infotext=text)[0], tiled)
+    assert np.array_equal(_image_and_text(client)[0], plain)  # the model's padding is put back
+    unet = live_ctx.manager.checkpoint("tiny-sd1").components["unet"]
+    assert {m.padding_mode for m in unet.modules() if hasattr(m, "padding_mode")} == {"zeros"}
+
+
+@pytest.mark.parametrize(("field", "value", "written"), [
+    ("hr_sampler_name", "DPM++ 2M", "Hires sampler: DPM++ 2M"),
+    ("hr_scheduler", "Exponential", "Hires schedule type: Exponential"),
+    ("hr_prompt", "a storm at sea", "Hires prompt: a storm at sea"),
+    ("hr_negative_prompt", "calm", "Hires negative prompt: calm"),
+    ("hr_cfg", 2.5, "Hires CFG Scale: 2.5"),
+])
+def test_hires_pass_fields_change_the_second_pass(client: httpx.Client, field: str, value: Any, written: str) -> None:
+    import numpy as np
+
+    hires = {"enable_hr": True, "hr_scale": 1.5, "denoising_strength": 0.6}
+    base, _ = _image_and_text(client, **hires)
+    changed, text = _image_and_text(client, **hires, **{field: value})
+    assert written in text and not np.array_equal(changed, base), field
+    assert np.array_equal(_image_and_text(client, infotext=text)[0], changed)  # read back
+
+
+def test_hr_checkpoint_name_is_refused_unless_the_same(client: httpx.Client) -> None:
+    response = post(client, "txt2img", {**FAST, "enable_hr": True, "hr_checkpoint_name": "tiny-sd1-b"})
+    assert response.status_code == 422 and "hr_checkpoint_name" in response.json()["detail"]
+    ok(client, "txt2img", {**FAST, "enable_hr": True, "hr_scale": 1.5, "hr_checkpoint_name": "Use same checkpoint"})
+
+
+def test_legacy_firstphase_size_makes_the_first_pass(client: httpx.Client) -> None:
+    body = ok(client, "txt2img", {**FAST, "width": 96, "height": 96, "enable_hr": True, "firstphase_width": 64,
+                                  "firstphase_height": 64, "denoising_strength": 0.5})
+    assert unpng(body["images"][0]).size == (96, 96)
+    text = json.loads(body["info"])["infotexts"][0]
+    assert "Size: 64x64" in text and "Hires resize: 96x96" in text
+
+
+# -- 8. what A1111 1.10's own HTTP tests send (test/test_txt2img.py, test_img2img.py, ...) -------
+# Every field those tests send, with their values: the sampler parameters at their A1111
+# defaults, legacy firstphase_* at 0, denoising 0 with hires fix, "Euler a" by sampler_index.
+A1111_TEST_FIELDS = dict(batch_size=1, cfg_scale=7, eta=0, height=64, width=64, n_iter=1, negative_prompt="",
+                         prompt="example prompt", restore_faces=False, s_churn=0, s_noise=1, s_tmax=0, s_tmin=0,
+                         sampler_index="Euler a", seed=-1, seed_resize_from_h=-1, seed_resize_from_w=-1, steps=3,
+                         styles=[], subseed=-1, subseed_strength=0, tiling=False)
+TXT2IMG_VARIANTS = {
+    "simple": {}, "negative prompt": {"negative_prompt": "example negative prompt"},
+    "complex prompt": {"prompt": "((emphasis)), (emphasis1:1.1), [to:1], [from::2], [from:to:0.3], [alt|alt1]"},
+    "not square": {"height": 128}, "hires fix": {"enable_hr": True}, "tiling": {"tiling": True},
+    "restore faces": {"restore_faces": True}, "PLMS": {"sampler_index": "PLMS"}, "DDIM": {"sampler_index": "DDIM"},
+    "UniPC": {"sampler_index": "UniPC"}, "two batches": {"n_iter": 2}, "batch of two": {"batch_size": 2},
+}
+
+
+@pytest.mark.parametrize("variant", list(TXT2IMG_VARIANTS))
+def test_a1111_txt2img_cases(client: httpx.Client, variant: str) -> None:
+    body = {**A1111_TEST_FIELDS, "denoising_strength": 0, "enable_hr": False, "firstphase_height": 0,
+            "firstphase_width": 0, **TXT2IMG_VARIANTS[variant]}
+    assert post(client, "txt2img", body).status_code == 200, variant
+
+
+@pytest.mark.parametrize("variant", ["simple", "masked", "inverted mask", "sd upscale"])
+def test_a1111_img2img_cases(client: httpx.Client, variant: str) -> None:
+    from tests.test_api import noise_image, square_mask
+
+    def data_url(image: Any) -> str:
+        from tests.test_api import b64png
+
+        return "data:image/png;base64," + b64png(image)
+
+    body = {**A1111_TEST_FIELDS, "denoising_strength": 0.75, "include_init_images": False,
+            "init_images": [data_url(noise_image(size=512))], "inpaint_full_res": False, "inpaint_full_res_padding": 0,
+            "inpainting_fill": 0, "inpainting_mask_invert": False, "mask": None, "mask_blur": 4,
+            "override_settings": {}, "resize_mode": 0}
+    if variant in ("masked", "inverted mask"):
+        body["mask"] = data_url(square_mask(128, 384, size=512))
+        body["inpainting_mask_invert"] = variant == "inverted mask"
+    if variant == "sd upscale":
+        body.update(script_name="sd upscale", script_args=["", 8, "Lanczos", 2.0])
+    assert post(client, "img2img", body).status_code == 200, variant
+
+
+def test_a1111_extras_options_and_list_routes(client: httpx.Client) -> None:
+    from tests.test_api import b64png, noise_image
+
+    image = "data:image/png;base64," + b64png(noise_image(size=128))
+    upscale = {"resize_mode": 0, "show_extras_results": True, "gfpgan_visibility": 0, "codeformer_visibility": 0,
+               "codeformer_weight": 0, "upscaling_resize": 2, "upscaling_resize_w": 128, "upscaling_resize_h": 128,
+               "upscaling_crop": True, "upscaler_1": "Lanczos", "upscaler_2": "None",
+               "extras_upscaler_2_visibility": 0, "image": image}
+    for body in (upscale, {"image": image}, {"image": image, "model": "clip"}):
+        assert post(client, "extra-single-image", body).status_code == 200
+    before = client.get("/sdapi/v1/options").json()["send_seed"]
+    assert client.post("/sdapi/v1/options", json={"send_seed": not before}).status_code == 200
+    assert client.get("/sdapi/v1/options").json()["send_seed"] is (not before)
+    client.post("/sdapi/v1/options", json={"send_seed": before})
+    for route in ("cmd-flags", "samplers", "upscalers", "sd-models", "hypernetworks", "face-restorers",
+                  "realesrgan-models", "prompt-styles", "embeddings"):
+        assert client.get(f"/sdapi/v1/{route}").status_code == 200, route

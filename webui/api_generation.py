@@ -97,6 +97,13 @@ def _build_request(ctx: AtelierContext, body: Txt2ImgBody, target: type[Generati
     fields["alwayson_scripts"] = _alwayson_scripts(ctx, body, "img2img" if target is Img2ImgRequest else "txt2img")
     fields["hr_upscaler"] = body.hr_upscaler or "Latent"
     fields["restore_faces"] = bool(body.restore_faces)  # A1111 sends null for "not set"
+    if body.hr_checkpoint_name not in (None, "", "Use same checkpoint"):
+        raise ApiError(422, "hr_checkpoint_name: a hires pass on another checkpoint is not supported by Atelier; "
+                            "leave it unset or send 'Use same checkpoint'")
+    if target is Txt2ImgRequest and body.enable_hr and (body.firstphase_width or body.firstphase_height):
+        # A1111's legacy hires fields: a first pass at firstphase size, upscaled to width x height
+        fields.update(width=body.firstphase_width or body.width, height=body.firstphase_height or body.height,
+                      hr_resize_x=body.width, hr_resize_y=body.height)
     fields.update(overrides.fields)
     fields.update(decoded)
     return target(**fields)

@@ -15,8 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 class _A1111Body(BaseModel):
     """Request bodies: A1111 declares every field ``Optional``, so ``null`` means the default.
 
-    Fields Atelier does not use (``eta``, ``tiling``, ``hr_prompt`` …) are accepted and echoed
-    back in ``parameters`` as A1111 does, but never reach the engine.
+    Fields Atelier has no use for (``s_min_uncond``, ``do_not_save_grid`` …) are accepted and
+    echoed back in ``parameters`` as A1111 does; ``hr_checkpoint_name`` other than "Use same
+    checkpoint" answers 422 (a hires pass on another model is not supported).
     """
 
     # NaN / Infinity (Python's JSON reads them) are never a valid number here
@@ -74,6 +75,20 @@ class Txt2ImgBody(_A1111Body):
     hr_second_pass_steps: int = 0
     hr_resize_x: int = 0
     hr_resize_y: int = 0
+    hr_sampler_name: Optional[str] = None
+    hr_scheduler: Optional[str] = None
+    hr_prompt: str = ""
+    hr_negative_prompt: str = ""
+    hr_cfg: Optional[float] = None
+    hr_checkpoint_name: Optional[str] = Field(None, description="only 'Use same checkpoint' (or unset): else 422")
+    firstphase_width: int = Field(0, description="legacy: with enable_hr, a first pass at this size")
+    firstphase_height: int = 0
+    eta: Optional[float] = None
+    s_churn: float = 0.0
+    s_tmin: float = 0.0
+    s_tmax: float = 0.0
+    s_noise: float = 1.0
+    tiling: bool = False
     refiner_checkpoint: Optional[str] = None
     refiner_switch_at: Optional[float] = None
     override_settings: dict[str, Any] = Field(default_factory=dict)

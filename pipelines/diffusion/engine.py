@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 import math
 import time
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -32,7 +33,14 @@ from pipelines.diffusion.result import FACE_RESTORATION, VERSION, GenerationResu
 from pipelines.diffusion.cfgpp import DDIMCFGPPScheduler
 from pipelines.diffusion.kscheduler import KDiffusionScheduler
 from pipelines.diffusion.nans import has_nans, unet_nans, vae_nans
-from pipelines.diffusion.samplers import make_scheduler, resolve_sampler
+from pipelines.diffusion.ksampling import SamplerOptions
+from pipelines.diffusion.samplers import (
+    SAME_SAMPLER,
+    SAME_SCHEDULER,
+    make_scheduler,
+    resolve_sampler,
+    sampler_parameters,
+)
 from pipelines.diffusion.seeds import batch_noise, batch_seeds, resolve_seed, step_generators
 from pipelines.extras.upscalers import UpscalerCatalog
 from pipelines.faces.restoration import FaceRestoration
@@ -168,6 +176,63 @@ def _source_images(req: GenerationRequest) -> list[Image.Image]:
     return [*req.init_images, *([req.mask] if req.mask is not None else [])]
 
 
+@dataclass(frozen=True)
+class SamplerSettings:
+    """A1111's sampler options a request does not carry: eta defaults and ENSD."""
+
+    eta_ancestral: float = 1.0
+    eta_ddim: float = 0.0
+    eta_noise_seed_delta: int = 0
+
+
+def sampler_options(req: GenerationRequest, settings: SamplerSettings) -> SamplerOptions:
+    """The k-diffusion parameters of ``req`` (its eta, else the eta_ancestral setting; s_tmax 0: none)."""
+    return SamplerOptions(eta=settings.eta_ancestral if req.eta is None else req.eta, s_churn=req.s_churn,
+                          s_tmin=req.s_tmin, s_tmax=req.s_tmax or math.inf, s_noise=req.s_noise)
+
+
+def sampler_infotext(req: GenerationRequest, settings: SamplerSettings) -> dict[str, object]:
+    """What A1111 writes for the sampler's parameters: "Eta" (k-diffusion, when not 1) or
+    "Eta DDIM" (when not 0), "Sigma churn/tmin/tmax/noise" when changed, "ENSD", "RNG"."""
+    spec, _ = resolve_sampler(req.sampler_name, req.scheduler)
+    taken = sampler_parameters(spec)
+    params: dict[str, object] = {}
+    if "eta" in taken:
+        if spec.kfunction is None:
+            eta = settings.eta_ddim if req.eta is None else req.eta
+            if eta != 0:
+                params["Eta DDIM"] = eta
+        else:
+            eta = settings.eta_ancestral if req.eta is None else req.eta
+            if eta != 1.0:
+                params["Eta"] = eta
+    for key, label, default in (("s_churn", "Sigma churn", 0.0), ("s_tmin", "Sigma tmin", 0.0),
+                                ("s_tmax", "Sigma tmax", 0.0), ("s_noise", "Sigma noise", 1.0)):
+        if key in taken and getattr(req, key) != default:
+            params[label] = getattr(req, key)
+    if settings.eta_noise_seed_delta and spec.stochastic:
+        params["ENSD"] = settings.eta_noise_seed_delta
+    params["RNG"] = "CPU"  # noise is drawn on the CPU from torch generators: A1111's randn_source "CPU"
+    if req.tiling:
+        params["Tiling"] = True
+    return params
+
+
+@contextmanager
+def circular_padding(*modules: Any) -> Iterator[None]:
+    """A1111's tiling: every Conv2d of ``modules`` pads circularly, so the image tiles seamlessly."""
+    convs = [m for module in modules if module is not None for m in module.modules()
+             if isinstance(m, torch.nn.Conv2d)]
+    before = [m.padding_mode for m in convs]
+    for conv in convs:
+        conv.padding_mode = "circular"
+    try:
+        yield
+    finally:
+        for conv, mode in zip(convs, before):
+            conv.padding_mode = mode
+
+
 def _vae_decode(vae: Any, latents: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """Decode with the VAE's weights in ``dtype`` for this call only."""
     original = vae.dtype
@@ -190,12 +255,13 @@ class GenerationEngine:
                  previewer: Optional[Callable[[], Previewer]] = None,
                  face_restoration: Optional[FaceRestoration] = None,
                  limits: Optional[Callable[[], Limits]] = None,
-                 auto_vae_precision: Optional[Callable[[], bool]] = None) -> None:
+                 auto_vae_precision: Optional[Callable[[], bool]] = None,
+                 sampler_settings: Optional[Callable[[], "SamplerSettings"]] = None) -> None:
         """``previewer`` answers the live-preview function to use now (the show_progress_type
         setting may pick TAESD); ``face_restoration`` serves ``restore_faces`` (none: a warning);
         ``limits`` the resource limits in force now (the ``limit_*`` settings; default: theirs);
         ``auto_vae_precision`` whether a half-precision VAE decode with NaNs is redone in float32
-        (A1111's setting of that name; default on)."""
+        (A1111's setting of that name; default on); ``sampler_settings`` the eta / ENSD settings."""
         self.manager = manager
         self.alwayson = alwayson if alwayson is not None else AlwaysOnRegistry()
         self.upscalers = upscalers
@@ -206,6 +272,7 @@ class GenerationEngine:
         self._previewer = previewer or (lambda: latents_to_preview)
         self._limits = limits or Limits
         self._auto_vae_precision = auto_vae_precision or (lambda: True)
+        self._sampler_settings = sampler_settings or SamplerSettings
         self.face_restoration = face_restoration
         self._encoders: dict[str, tuple[tuple, PromptEncoder]] = {}
 
@@ -311,6 +378,9 @@ class GenerationEngine:
         started = time.perf_counter()
         self.admit(req)
         resolve_sampler(req.sampler_name, req.scheduler)  # fail fast, before loading anything
+        if isinstance(req, Txt2ImgRequest) and req.enable_hr:
+            resolve_sampler(*self._hires_sampler(req))
+        req = req.model_copy(update={"extra": {**sampler_infotext(req, self._sampler_settings()), **req.extra}})
         req = self.alwayson.before_generation(req)
         loaded = self.manager.checkpoint(req.checkpoint)
         info = loaded.info
@@ -339,7 +409,9 @@ class GenerationEngine:
             self.alwayson.before_batch(req, batch, seeds, result.warnings)
             progress = _Progress(control, batch, loaded.architecture, self.previewer)
             try:
-                with stop_inside(control, *_vae_networks(loaded)):
+                tiling = circular_padding(loaded.components.get("unet"), loaded.components.get("vae")) \
+                    if req.tiling else nullcontext()
+                with stop_inside(control, *_vae_networks(loaded)), tiling:
                     if isinstance(encoded, Img2ImgRequest):
                         images = self._img2img_batch(loaded, encoded, seeds, progress, texts)
                     else:
@@ -421,8 +493,9 @@ class GenerationEngine:
         """Scheduler, conditioning (A1111 prompt syntax, swapped per step for prompt editing),
         CFG, per-image generators and the progress callback for one pipeline call."""
         spec, _ = resolve_sampler(req.sampler_name, req.scheduler)
+        settings = self._sampler_settings()
         pipe.scheduler = make_scheduler(req.sampler_name, req.scheduler, loaded.scheduler_config,
-                                        is_sdxl=loaded.architecture.is_xl)
+                                        is_sdxl=loaded.architecture.is_xl, options=sampler_options(req, settings))
         if isinstance(pipe.scheduler, DDIMCFGPPScheduler):
             pipe.scheduler.cfg_scale = req.cfg_scale * texts.weight
             progress.cleanups.append(pipe.scheduler.watch(pipe.unet))
@@ -435,7 +508,8 @@ class GenerationEngine:
             **schedule.pipeline_kwargs(step_offset),
             num_inference_steps=req.steps,
             guidance_scale=req.cfg_scale * texts.weight,
-            generator=step_generators(seeds),
+            generator=step_generators(seeds, settings.eta_noise_seed_delta),
+            **({"eta": settings.eta_ddim if req.eta is None else req.eta} if spec.name == "DDIM" else {}),
             callback_on_step_end=schedule.callback(progress, step_offset),
             callback_on_step_end_tensor_inputs=schedule.tensor_inputs,
         )
@@ -529,11 +603,26 @@ class GenerationEngine:
             second_input = [self.pixel_upscale(im, req.hr_upscaler, width, height, progress.control) for im in first]
         img2img = loaded.pipeline("img2img")
         hires_steps = req.hr_second_pass_steps or req.steps
-        second = self._common_kwargs(loaded, req, seeds, progress, img2img, texts, hires_steps=hires_steps)
+        sampler, scheduler = self._hires_sampler(req)
+        hires_req = req.model_copy(update={"sampler_name": sampler, "scheduler": scheduler,
+                                           "cfg_scale": req.cfg_scale if req.hr_cfg is None else req.hr_cfg})
+        if req.hr_prompt or req.hr_negative_prompt:  # A1111's Hires prompt: the second pass's own texts
+            part = single_prompt(strip_extra_networks(req.hr_prompt or texts.prompt))
+            texts = _Texts(part.text, strip_extra_networks(req.hr_negative_prompt) or texts.negative, part.weight,
+                           self.prompt_encoder)
+        second = self._common_kwargs(loaded, hires_req, seeds, progress, img2img, texts, hires_steps=hires_steps)
         strength = req.denoising_strength if req.denoising_strength is not None else HIRES_DEFAULT_DENOISING
         strength = self._partial_steps(img2img, second, strength, steps=req.steps, hires_steps=hires_steps)
         progress.offset = req.steps
         return self._decoded(loaded, img2img, progress, image=second_input, strength=strength, **second)
+
+    @staticmethod
+    def _hires_sampler(req: GenerationRequest) -> tuple[str, str]:
+        """(sampler, schedule type) of the hires pass: hr_sampler_name / hr_scheduler, else the
+        first pass's (A1111's "Use same sampler" / "Use same scheduler")."""
+        sampler = req.hr_sampler_name if req.hr_sampler_name not in (None, "", SAME_SAMPLER) else req.sampler_name
+        scheduler = req.hr_scheduler if req.hr_scheduler not in (None, "", SAME_SCHEDULER) else req.scheduler
+        return sampler, scheduler
 
     @staticmethod
     def _partial_steps(pipe: Any, kwargs: dict[str, Any], strength: float, *, steps: int,

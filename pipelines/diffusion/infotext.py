@@ -19,6 +19,9 @@ from typing import Any, Callable, Mapping, Optional
 from pipelines.diffusion.request import HIRES_DEFAULT_DENOISING, GenerationRequest, Img2ImgRequest, InpaintingFill
 from pipelines.diffusion.samplers import (
     AUTOMATIC,
+    SAME_SAMPLER,
+    SAME_SCHEDULER,
+    find_schedule,
     infotext_schedule,
     normalize_sampler_and_schedule,
     resolve_sampler,
@@ -243,6 +246,20 @@ def _hires_params(request: GenerationRequest) -> dict[str, object]:
         params["Hires steps"] = request.hr_second_pass_steps
     if request.hr_upscaler is not None:
         params["Hires upscaler"] = request.hr_upscaler
+    if request.hr_sampler_name not in (None, "", SAME_SAMPLER) and request.hr_sampler_name != request.sampler_name:
+        params["Hires sampler"] = request.hr_sampler_name
+    if request.hr_prompt and request.hr_prompt != request.prompt:
+        params["Hires prompt"] = request.hr_prompt
+    if request.hr_negative_prompt and request.hr_negative_prompt != request.negative_prompt:
+        params["Hires negative prompt"] = request.hr_negative_prompt
+    if request.hr_scheduler not in (None, "", SAME_SCHEDULER):
+        hires = find_schedule(request.hr_scheduler)
+        label = hires.label if hires is not None else request.hr_scheduler
+        first = find_schedule(request.scheduler)
+        if first is None or label != first.label:
+            params["Hires schedule type"] = label
+    if request.hr_cfg is not None and request.hr_cfg != request.cfg_scale:
+        params["Hires CFG Scale"] = request.hr_cfg
     return params
 
 
@@ -405,8 +422,20 @@ _SIMPLE_FIELDS: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
     ("Masked content", "inpainting_fill", lambda v: _MASKED_CONTENT_BACK[v.strip().lower()]),
     ("Inpaint area", "inpaint_full_res", lambda v: v.strip().lower() == "only masked"),
     ("Mask mode", "inpainting_mask_invert", lambda v: int(v.strip().lower() == "inpaint not masked")),
+    ("Eta", "eta", float),
+    ("Eta DDIM", "eta", float),
+    ("Sigma churn", "s_churn", float),
+    ("Sigma tmin", "s_tmin", float),
+    ("Sigma tmax", "s_tmax", float),
+    ("Sigma noise", "s_noise", float),
+    ("Tiling", "tiling", lambda v: {"true": True, "false": False}[v.strip().lower()]),
 )
 _HIRES_FIELDS: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
+    ("Hires sampler", "hr_sampler_name", str),
+    ("Hires schedule type", "hr_scheduler", str),
+    ("Hires prompt", "hr_prompt", str),
+    ("Hires negative prompt", "hr_negative_prompt", str),
+    ("Hires CFG Scale", "hr_cfg", float),
     ("Hires upscale", "hr_scale", float),
     ("Hires resize-1", "hr_resize_x", _to_int),
     ("Hires resize-2", "hr_resize_y", _to_int),

@@ -60,6 +60,13 @@ class GenerationRequest(BaseModel):
     n_iter: int = Field(1, ge=1, le=1000)
     denoising_strength: Optional[float] = Field(None, ge=0.0, le=1.0)
     clip_skip: int = Field(1, ge=1, le=12)
+    # Sampler parameters (A1111's p.eta / s_churn / s_tmin / s_tmax / s_noise)
+    eta: Optional[float] = Field(None, ge=0.0, le=10.0, description="None: the eta_ancestral / eta_ddim setting")
+    s_churn: float = Field(0.0, ge=0.0, le=100.0)
+    s_tmin: float = Field(0.0, ge=0.0)
+    s_tmax: float = Field(0.0, ge=0.0, description="0: no upper limit (A1111)")
+    s_noise: float = Field(1.0, ge=0.0, le=10.0)
+    tiling: bool = Field(False, description="Seamless tiles: circular padding in the UNet and VAE")
     # Hires fix (txt2img)
     enable_hr: bool = False
     hr_scale: float = Field(2.0, ge=1.0, le=8.0)
@@ -67,6 +74,11 @@ class GenerationRequest(BaseModel):
     hr_second_pass_steps: int = Field(0, ge=0, le=500)
     hr_resize_x: int = Field(0, ge=0, le=MAX_SIDE)
     hr_resize_y: int = Field(0, ge=0, le=MAX_SIDE)
+    hr_sampler_name: Optional[str] = Field(None, description="None / 'Use same sampler': the first pass's")
+    hr_scheduler: Optional[str] = Field(None, description="None / 'Use same scheduler': the first pass's")
+    hr_prompt: str = Field("", description="Empty: the prompt")
+    hr_negative_prompt: str = Field("", description="Empty: the negative prompt")
+    hr_cfg: Optional[float] = Field(None, ge=0.0, le=100.0, description="None: cfg_scale (Forge's Hires CFG Scale)")
     # SDXL refiner
     refiner_checkpoint: Optional[str] = None
     refiner_switch_at: Optional[float] = Field(None, gt=0.0, lt=1.0)

@@ -210,6 +210,26 @@ SAMPLERS: tuple[SamplerSpec, ...] = (
     SamplerSpec("DDPM", ("ddpm",), _K, stochastic=True, kfunction="ddpm", in_a1111=False),
 )
 
+# The sampler parameters each k-diffusion function takes (A1111's sampler_extra_params and
+# the functions' ``eta`` argument); DDIM takes ``eta`` too (A1111's "Eta DDIM").
+_ETA = frozenset({"euler_ancestral", "dpm_2_ancestral", "dpmpp_2s_ancestral", "dpmpp_sde", "dpmpp_2m_sde",
+                  "dpmpp_2m_sde_heun", "dpmpp_3m_sde", "dpm_fast", "dpm_adaptive"})
+_CHURN = frozenset({"euler", "heun", "dpm_2"})
+_S_NOISE = _CHURN | (_ETA - {"euler_ancestral", "dpm_adaptive"})
+SAME_SAMPLER, SAME_SCHEDULER = "Use same sampler", "Use same scheduler"  # A1111's hires choices
+
+
+def sampler_parameters(spec: "SamplerSpec") -> frozenset[str]:
+    """Which of ``eta``, ``s_churn``, ``s_tmin``, ``s_tmax``, ``s_noise`` change ``spec``'s result."""
+    function = spec.kfunction or ""
+    taken = {"eta"} if function in _ETA or spec.name == "DDIM" else set()
+    if function in _CHURN:
+        taken |= {"s_churn", "s_tmin", "s_tmax"}
+    if function in _S_NOISE:
+        taken.add("s_noise")
+    return frozenset(taken)
+
+
 # Pre-1.9 names and aliases that carried the schedule in the sampler name.
 LEGACY_ALIASES: Mapping[str, tuple[str, str]] = MappingProxyType({
     "k_lms_ka": ("LMS", "Karras"),

@@ -85,6 +85,7 @@ def batch_noise(
     )
 
 
-def step_generators(seeds: Sequence[int]) -> list[torch.Generator]:
-    """Per-image CPU generators for the sampler's own noise (ancestral / SDE samplers)."""
-    return [torch.Generator("cpu").manual_seed(int(s) + 1) for s in seeds]
+def step_generators(seeds: Sequence[int], delta: int = 0) -> list[torch.Generator]:
+    """Per-image CPU generators for the sampler's own noise (ancestral / SDE samplers); a
+    ``delta`` (A1111's eta_noise_seed_delta, "ENSD") seeds them with seed + delta."""
+    return [torch.Generator("cpu").manual_seed(int(s) + (delta or 1)) for s in seeds]
