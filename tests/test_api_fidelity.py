@@ -149,7 +149,7 @@ def test_progress_carries_the_live_preview_of_an_api_job(client: httpx.Client, l
     assert done and done[0].status_code == 200
     assert previews and previews[0].size[0] > 0, "an API job never showed a live preview"
     assert skipped[0]["current_image"] is None
-    assert client.post("/sdapi/v1/options", json={"live_previews_enable": False}).status_code == 200
+    assert client.post("/sdapi/v1/options", json={"show_progress_every_n_steps": 5}).status_code == 200
 
 
 # -- 4. the grid of a batch --------------------------------------------------------------------
@@ -429,3 +429,18 @@ def test_a1111_extras_options_and_list_routes(client: httpx.Client) -> None:
     for route in ("cmd-flags", "samplers", "upscalers", "sd-models", "hypernetworks", "face-restorers",
                   "realesrgan-models", "prompt-styles", "embeddings"):
         assert client.get(f"/sdapi/v1/{route}").status_code == 200, route
+
+
+def test_options_serve_the_keys_a1111_clients_read(client: httpx.Client) -> None:
+    options = client.get("/sdapi/v1/options").json()
+    selected = next(m for m in client.get("/sdapi/v1/sd-models").json() if m["title"] == options["sd_model_checkpoint"])
+    assert options["sd_checkpoint_hash"] == selected["sha256"] and len(selected["sha256"]) == 64
+    a1111_defaults = {"samples_save": True, "grid_save": True, "return_grid": True, "live_previews_enable": True,
+                      "show_progress_every_n_steps": 10, "eta_ancestral": 1.0, "eta_ddim": 0.0,
+                      "eta_noise_seed_delta": 0, "code_former_weight": 0.5, "auto_vae_precision": True,
+                      "enable_pnginfo": True, "samples_format": "png", "CLIP_stop_at_last_layers": 1}
+    for key, value in a1111_defaults.items():
+        assert key in options, key
+        if key != "show_progress_every_n_steps":  # Atelier's default is 5 (A1111: 10)
+            assert options[key] == value, key
+    assert client.post("/sdapi/v1/options", json=options).status_code == 200  # a client echoing all back

@@ -15,6 +15,7 @@ def _options(ctx: AtelierContext) -> dict[str, Any]:
     options = ctx.settings.model_dump()
     selected = ctx.manager.selected()
     options["sd_model_checkpoint"] = selected.title if selected is not None else None
+    options["sd_checkpoint_hash"] = selected.sha256 if selected is not None else None  # A1111: the full sha256
     options["sd_vae"] = ctx.manager.vae_choice
     return options
 
@@ -22,6 +23,7 @@ def _options(ctx: AtelierContext) -> dict[str, Any]:
 def _set_options(ctx: AtelierContext, changes: dict[str, Any]) -> None:
     """Validate everything first; switch the model (a failure keeps the current one), then save."""
     changes = dict(changes)
+    changes.pop("sd_checkpoint_hash", None)  # follows sd_model_checkpoint; clients echo it back
     checkpoint = changes.pop("sd_model_checkpoint", None)
     ctx.settings_store.validate(changes)
     vae = ctx.manager.check_vae(str(changes["sd_vae"])) if changes.get("sd_vae") is not None else None
