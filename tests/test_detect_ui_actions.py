@@ -98,8 +98,9 @@ def test_train_form_starts_a_job_and_says_why_a_model_is_not_installed(ctx, tmp_
 
 
 def test_evaluate_form_runs_the_protocol_and_shows_the_figures(ctx, tmp_path: Path) -> None:
-    real = write_lfw_faces(tmp_path / "real", count=6)
-    fake = write_lfw_faces(tmp_path / "fake" / "stamped", count=6, start=50, stamp=True).parent
+    served = ctx.outputs_dir  # evaluation folders must be in a served folder
+    real = write_lfw_faces(served / "real", count=6)
+    fake = write_lfw_faces(served / "fake" / "stamped", count=6, start=50, stamp=True).parent
     job = actions.start_evaluation(ctx, str(real), str(fake), None, 0.5, True)
     text, roc, calibration, report = actions.evaluation_outputs(job)
     assert "frame: 6 real / 6 fake; AUC" in text and "fakes in stamped" in text
@@ -108,6 +109,8 @@ def test_evaluate_form_runs_the_protocol_and_shows_the_figures(ctx, tmp_path: Pa
     assert report["levels"]["frame"]["n_fake"] == 6
     assert actions.detector_choices(ctx) == ["xception-64.pth"]
     with pytest.raises(UserError, match="not a folder"):
-        actions.start_evaluation(ctx, str(tmp_path / "missing"), str(fake), None, 0.5, True)
+        actions.start_evaluation(ctx, str(served / "missing"), str(fake), None, 0.5, True)
+    with pytest.raises(UserError, match="The real folder .* is outside the folders this server may use"):
+        actions.start_evaluation(ctx, str(tmp_path), str(fake), None, 0.5, True)
     with pytest.raises(UserError, match="fake pictures"):
         actions.start_evaluation(ctx, str(real), "", None, 0.5, True)

@@ -124,7 +124,10 @@ def start_evaluation(ctx: AtelierContext, real_dir: str, fake_dir: str, detector
     for label, text in (("real", real_dir), ("fake", fake_dir)):
         if not (text or "").strip():
             raise UserError(f"Give the folder of {label} pictures or videos (on this machine).")
-        folder = Path(text.strip())
+        try:
+            folder = server_folder(ctx, text, f"The {label} folder")
+        except ValueError as exc:
+            raise UserError(str(exc)) from exc
         if not folder.is_dir():
             raise UserError(f"{folder}: not a folder")
         folders.append(folder)

@@ -94,10 +94,11 @@ class LiveFolders(list):
 
 def private_files(ctx: AtelierContext, extra: Sequence[Path] = ()) -> list[str]:
     """Files and folders Gradio must never copy or serve even inside its default places (the
-    working directory, the system temp folder): settings, state, caches, model files."""
+    working directory, the system temp folder): settings, state, caches, API uploads. (Model
+    files are not served either: the models folder is no served folder; the detectors'
+    evaluation figures beside them are shown by the UI.)"""
     data = ctx.config.data_dir.resolve()
-    paths = [data / "config.json", data / "extensions.json", data / "cache", data / "uploads",
-             ctx.config.models_dir.resolve(), *extra]
+    paths = [data / "config.json", data / "extensions.json", data / "cache", data / "uploads", *extra]
     return [str(p) for p in paths]
 
 

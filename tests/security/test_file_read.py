@@ -10,6 +10,7 @@ the Blocks config, so a new one cannot be missed), with a system file, the data 
 from __future__ import annotations
 
 import io
+import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -161,3 +162,58 @@ def test_img2img_batch_refuses_folders_outside_the_served_ones(ui, ctx, tmp_path
     link = ctx.outputs_dir / "link-out"
     link.symlink_to(outside, target_is_directory=True)
     assert "is outside the folders" in _batch_error(ui, batch_input_dir=str(link))
+
+
+def _shown_by_the_ui(blocks: Any, path: Path) -> bool:
+    """Whether Gradio lets a handler's *output* name ``path`` (its postprocess check, run the way
+    a request runs it)."""
+    from gradio.context import LocalContext
+    from gradio.exceptions import InvalidPathError
+
+    token = LocalContext.blocks.set(blocks)
+    try:
+        processing_utils.move_files_to_cache({"path": str(path), "meta": {"_type": "gradio.FileData"}},
+                                             blocks.blocks[next(iter(blocks.blocks))], postprocess=True)
+        return True
+    except InvalidPathError:
+        return False
+    finally:
+        LocalContext.blocks.reset(token)
+
+
+def test_outputs_may_name_figures_beside_models_but_never_the_settings(ui, ctx) -> None:
+    """The Evaluate tab shows its ROC figure from beside the detector (models/detectors/*.eval)."""
+    detectors = ctx.config.models_dir / "detectors"
+    existed = detectors.exists()
+    figure = detectors / "some.eval" / "roc.png"
+    figure.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (8, 8)).save(figure)
+    try:
+        assert _shown_by_the_ui(ui[1], figure)
+    finally:
+        shutil.rmtree(figure.parent if existed else detectors)
+    assert not _shown_by_the_ui(ui[1], ctx.config.data_dir / "config.json")
+
+
+# Every text field of the UI that names a place on the server, and what keeps it inside the
+# served folders (with the test that shows it). A new field fails the test below until listed.
+FOLDER_FIELDS = {
+    "Input directory": "server_folder; test_img2img_batch_refuses_folders_outside_the_served_ones",
+    "Output directory (empty: the img2img outputs folder)": "server_folder; the same test",
+    "Inpaint batch mask directory (optional)": "server_folder; the same test",
+    "Real faces folder (on this machine)": "server_folder; test_detect_ui_actions train test",
+    "Fake faces folder (optional)": "server_folder; test_detect_ui_actions train test",
+    "Real folder (on this machine)": "server_folder; test_detect_ui_actions evaluate test",
+    "Fake folder (its sub-folders are the domains)": "server_folder; test_detect_ui_actions evaluate test",
+    "or a server path (inside the data or outputs folder)": "ui_faces_train_actions.server_input; test_ui_faces_train",
+    "Folder name (optional)": "an extension folder name, one path component (gitops.folder_name)",
+}
+
+
+def test_every_folder_field_of_the_ui_is_confined(ui) -> None:
+    import re
+
+    fields = {c["props"].get("label") for c in ui[1].config["components"]
+              if c.get("type") == "textbox" and not str(c["props"].get("elem_id") or "").startswith("setting_")
+              and re.search(r"folder|director|server path", str(c["props"].get("label") or ""), re.I)}
+    assert fields == set(FOLDER_FIELDS), fields ^ set(FOLDER_FIELDS)
