@@ -229,6 +229,7 @@ def test_bad_training_input_is_refused(tmp_path: Path) -> None:
         TrainConfig(real_dir=real, name="../escape", arch="xception")
 
 
+@pytest.mark.slow  # trains a detector through the command line
 def test_launch_train_detector_command(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """The user's path: ``python launch.py train-detector`` (in-process, already in the venv)."""
     import launch
