@@ -66,3 +66,11 @@ def test_too_small_to_carry_a_tile() -> None:
     tiny = Image.new("RGB", (40, 300), (120, 130, 140))
     reading = read_atelier(tiny)
     assert not reading.found and "too small" in reading.detail
+
+
+def test_a_large_picture_is_read_from_its_middle(marked: Image.Image) -> None:
+    """Only the centre any rescale's window needs is converted (no 50-megapixel float copy)."""
+    big = Image.new("RGB", (4000, 3000), (90, 100, 110))
+    big.paste(marked, (2000 - marked.width // 2, 1500 - marked.height // 2))
+    assert tiled_mark._central(big).size == (1210, 1210)  # 4 tiles at 2.3× (+2%), a few px spare
+    assert read_atelier(big).found

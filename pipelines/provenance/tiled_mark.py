@@ -200,10 +200,20 @@ def coarse_scales(shape: tuple[int, int]) -> np.ndarray:
     return scales[min(shape) / scales >= MIN_SIDE]
 
 
+def _central(image: Image.Image) -> Image.Image:
+    """The middle of a large picture: all any rescale's window uses (a 50-megapixel upload is
+    not converted to floating point whole)."""
+    side = int(math.ceil(_FOLD_TILES * TILE * SCALES[1] * (1 + max(_RESIDUALS)))) + 8
+    if image.width <= side and image.height <= side:
+        return image
+    left, top = max(0, (image.width - side) // 2), max(0, (image.height - side) // 2)
+    return image.crop((left, top, left + min(side, image.width), top + min(side, image.height)))
+
+
 def read(image: Image.Image) -> Optional[TiledReading]:
     """The strongest evidence of the mark in ``image`` over every rescale in ``SCALES`` and every
     offset (None when it is too small to hold one tile at any of them)."""
-    y = luma(np.asarray(image.convert("RGB"), dtype=np.float64))
+    y = luma(np.asarray(_central(image).convert("RGB"), dtype=np.float64))
     scales = coarse_scales(y.shape)
     if not len(scales):
         return None
