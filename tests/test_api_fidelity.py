@@ -401,11 +401,11 @@ def test_a1111_img2img_cases(client: httpx.Client, variant: str) -> None:
         return "data:image/png;base64," + b64png(image)
 
     body = {**A1111_TEST_FIELDS, "denoising_strength": 0.75, "include_init_images": False,
-            "init_images": [data_url(noise_image(size=512))], "inpaint_full_res": False, "inpaint_full_res_padding": 0,
+            "init_images": [data_url(noise_image(size=128))], "inpaint_full_res": False, "inpaint_full_res_padding": 0,
             "inpainting_fill": 0, "inpainting_mask_invert": False, "mask": None, "mask_blur": 4,
             "override_settings": {}, "resize_mode": 0}
     if variant in ("masked", "inverted mask"):
-        body["mask"] = data_url(square_mask(128, 384, size=512))
+        body["mask"] = data_url(square_mask(32, 96, size=128))
         body["inpainting_mask_invert"] = variant == "inverted mask"
     if variant == "sd upscale":
         body.update(script_name="sd upscale", script_args=["", 8, "Lanczos", 2.0])
