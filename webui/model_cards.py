@@ -18,6 +18,7 @@ from pipelines.models.training_metadata import TrainingSummary
 from webui.api_previews import PREVIEW_ROUTE
 
 HASHING = "hashing…"
+NOT_HASHED = "not hashed"  # an unusable file is never hashed: its card says why instead
 # Scoped to the gr.HTML component by Gradio (css_template).
 CARDS_CSS = """
 .model-cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); gap: 8px; }
@@ -65,7 +66,7 @@ def card_html(card: ModelCard, models_dir: Path) -> str:
     image = (f'<img loading="lazy" src="{esc(url)}" alt="">' if url
              else f'<div class="no-preview">{esc(card.kind.value[:1].upper())}</div>')
     status = f'<div class="card-status">unusable: {esc(card.error)}</div>' if card.error else ""
-    meta = f"{card.architecture} · {card.shorthash or HASHING}"
+    meta = f"{card.architecture} · {card.shorthash or (NOT_HASHED if card.error else HASHING)}"
     return (f'<button type="button" class="model-card{"" if card.usable else " unusable"}" '
             f'data-card="{esc(card.key)}" title="{esc(card.alias or card.name)}">{image}'
             f'<div class="card-name">{esc(card.name)}</div><div class="card-meta">{esc(meta)}</div>{status}</button>')
@@ -85,7 +86,7 @@ def details_html(card: ModelCard, models_dir: Path, summary: Optional[TrainingSu
     esc = html.escape
     url = preview_url(card, models_dir)
     rows = [("Kind", card.kind.value), ("Architecture", card.architecture), ("File", str(card.path)),
-            ("Size", _size(card.path)), ("sha256", card.sha256 or HASHING),
+            ("Size", _size(card.path)), ("sha256", card.sha256 or (NOT_HASHED if card.error else HASHING)),
             ("Status", f"unusable: {card.error}" if card.error else "ok")]
     if card.alias and card.alias != card.name:
         rows.insert(1, ("Title" if card.kind.value == "checkpoint" else "Alias", card.alias))

@@ -5,12 +5,13 @@ Layout and wiring only: every button calls ``webui.ui_actions`` (or a tab module
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import gradio as gr
 
 from pipelines.context import AtelierContext
 from webui import settings_actions
+from webui import ui_faces_actions as faces_actions
 from webui import ui_actions as actions
 from webui.extensions.host import ExtensionHost
 from webui.ui_common import user_error
@@ -51,19 +52,20 @@ document.addEventListener("keydown", (event) => {
 
 
 def _quick_settings(ctx: AtelierContext) -> dict[str, gr.components.Component]:
-    """The bar on top (A1111 quicksettings): checkpoint, VAE, clip skip, each saved when changed."""
+    """The bar on top (A1111 quicksettings): checkpoint (with 🔄 to rescan the folders), VAE,
+    clip skip, each saved when changed; below it the empty-folder hint while there is no model."""
     titles = actions.checkpoint_titles(ctx)
     settings = ctx.settings
     with gr.Row(elem_id="quicksettings"):
         checkpoint = gr.Dropdown(titles, value=actions.selected_checkpoint_title(ctx), label="Stable Diffusion checkpoint",
                                  elem_id="quick_checkpoint", scale=3)
+        refresh = gr.Button("🔄", scale=0, min_width=40, elem_id="quick_checkpoint_refresh")
         vae = gr.Dropdown(settings_actions.vae_choices(ctx), value=ctx.manager.vae_choice,
                           label=settings_actions.LABELS["sd_vae"], elem_id="quick_sd_vae", scale=2)
         clip_skip = gr.Slider(1, 12, value=settings.CLIP_stop_at_last_layers, step=1,
                               label=settings_actions.LABELS["CLIP_stop_at_last_layers"],
                               elem_id="quick_clip_skip", scale=1)
-    load_status = gr.Markdown("" if titles else actions.empty_folder_hint(ctx.catalog.models_dir),
-                              elem_id="quick_status")
+    load_status = gr.Markdown(actions.checkpoint_hint(ctx), elem_id="quick_status")
 
     def checkpoint_fn(title: str) -> str:
         with user_error():
@@ -80,7 +82,32 @@ def _quick_settings(ctx: AtelierContext) -> dict[str, gr.components.Component]:
     checkpoint.input(checkpoint_fn, checkpoint, load_status, api_name="quick_checkpoint")
     vae.input(vae_fn, vae, load_status, api_name="quick_sd_vae")
     clip_skip.release(clip_skip_fn, clip_skip, load_status, api_name="quick_clip_skip")
-    return {"sd_model_checkpoint": checkpoint, "sd_vae": vae, "CLIP_stop_at_last_layers": clip_skip}
+    # 🔄 does what the Models tab's Refresh does (models_tab wires it: the cards change too)
+    return {"sd_model_checkpoint": checkpoint, "status": load_status, "refresh": refresh, "sd_vae": vae,
+            "CLIP_stop_at_last_layers": clip_skip}
+
+
+def _quick_values(ctx: AtelierContext) -> list[Any]:
+    """What the quick-settings bar shows now: checkpoint, hint, VAE, clip skip (in that order)."""
+    return [gr.update(choices=actions.checkpoint_titles(ctx), value=actions.selected_checkpoint_title(ctx)),
+            actions.checkpoint_hint(ctx),
+            gr.update(choices=settings_actions.vae_choices(ctx), value=ctx.manager.vae_choice),
+            ctx.settings.CLIP_stop_at_last_layers]
+
+
+def _read_on_load(ctx: AtelierContext, demo: gr.Blocks, quick: dict[str, gr.components.Component],
+                  styles: list[gr.Dropdown], faces_notice: gr.components.Component) -> None:
+    """Every value that lives on the server is read when a page opens, not when the UI was built:
+    another tab or session may have switched the checkpoint, saved a style or acknowledged the notice."""
+
+    def current() -> list[Any]:
+        names = ctx.styles.names()
+        return [*_quick_values(ctx), *(gr.update(choices=names) for _ in styles),
+                gr.update(visible=faces_actions.notice_needed(ctx))]
+
+    outputs = [quick["sd_model_checkpoint"], quick["status"], quick["sd_vae"], quick["CLIP_stop_at_last_layers"],
+               *styles, faces_notice]
+    demo.load(current, None, outputs, queue=False, show_progress="hidden")
 
 
 def build_ui(ctx: AtelierContext, extensions: Optional[ExtensionHost] = None, logout: bool = False) -> gr.Blocks:
@@ -105,7 +132,7 @@ def build_ui(ctx: AtelierContext, extensions: Optional[ExtensionHost] = None, lo
             with gr.Tab("PNG Info", id="pnginfo", elem_id="tab_pnginfo"):
                 png = png_info_tab()
             with gr.Tab("Models", id="models", elem_id="tab_models"):
-                models_tab(ctx, quick["sd_model_checkpoint"], demo)
+                models_tab(ctx, quick, demo)
             with gr.Tab("Settings", id="settings", elem_id="tab_settings"):
                 settings_tab(ctx, quick)
             if extensions is not None:
@@ -117,4 +144,5 @@ def build_ui(ctx: AtelierContext, extensions: Optional[ExtensionHost] = None, lo
         for source in (txt2img, img2img):
             wire_gallery_sends(source, img2img, faces, tabs)
         wire_png_info_sends(png, txt2img, img2img, tabs)
+        _read_on_load(ctx, demo, quick, [txt2img.fields["styles"], img2img.fields["styles"]], faces["notice"])
     return demo

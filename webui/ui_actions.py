@@ -255,6 +255,11 @@ def checkpoint_titles(ctx: AtelierContext) -> list[str]:
     return [info.title for info in ctx.catalog.usable_checkpoints()]
 
 
+def checkpoint_hint(ctx: AtelierContext) -> str:
+    """The banner under the checkpoint dropdown: where to put models while there is none."""
+    return "" if checkpoint_titles(ctx) else empty_folder_hint(ctx.catalog.models_dir)
+
+
 def selected_checkpoint_title(ctx: AtelierContext) -> Optional[str]:
     """What the checkpoint dropdown shows: the loaded model, else the one that will load."""
     try:

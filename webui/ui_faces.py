@@ -18,7 +18,7 @@ from webui.ui_faces_train import faces_train_section
 from webui.ui_faces_video import faces_video_section
 
 
-def _notice(ctx: AtelierContext) -> None:
+def _notice(ctx: AtelierContext) -> gr.Group:
     with gr.Group(visible=actions.notice_needed(ctx)) as box:
         gr.Markdown(actions.NOTICE)
         ok = gr.Button("I understand", variant="primary", elem_id="faces_notice_ack")
@@ -28,11 +28,13 @@ def _notice(ctx: AtelierContext) -> None:
         return gr.update(visible=False)
 
     ok.click(acknowledge, outputs=box)
+    return box
 
 
 def faces_tab(ctx: AtelierContext) -> dict[str, gr.components.Component]:
-    """Build the tab; returns the components other tabs send images to ("source_image", "target_image")."""
-    _notice(ctx)
+    """Build the tab; returns the components other tabs send images to ("source_image", "target_image")
+    and the responsible-use notice (read again on page load)."""
+    notice = _notice(ctx)
     with gr.Tab("Swap image"):
         with gr.Row():
             source = gr.Image(label="Source face", type="pil", format="png", elem_id="faces_source_image")
@@ -92,4 +94,4 @@ def faces_tab(ctx: AtelierContext) -> dict[str, gr.components.Component]:
         save.click(user_error()(save_model), [name, images], [status, face_model])
     faces_video_section(ctx)
     faces_train_section(ctx)
-    return {"source_image": source, "target_image": target}
+    return {"source_image": source, "target_image": target, "notice": notice}

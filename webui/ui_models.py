@@ -31,11 +31,14 @@ def _checkpoint_choices(ctx: AtelierContext) -> tuple[Any, str]:
     """The quick checkpoint dropdown after a rescan, and the empty-folder hint when there is none."""
     titles = actions.checkpoint_titles(ctx)
     current = ctx.manager.current.info.title if ctx.manager.current else (titles[0] if titles else None)
-    hint = "" if titles else actions.empty_folder_hint(ctx.catalog.models_dir)
-    return gr.update(choices=titles, value=current), hint
+    return gr.update(choices=titles, value=current), actions.checkpoint_hint(ctx)
 
 
-def models_tab(ctx: AtelierContext, checkpoint: gr.Dropdown, demo: gr.Blocks) -> None:
+def models_tab(ctx: AtelierContext, quick: dict[str, gr.components.Component], demo: gr.Blocks) -> None:
+    """Build the tab. Refresh (and the quick bar's 🔄, ``quick["refresh"]``) rescans the folders
+    and updates the cards, the quick bar's checkpoint dropdown and its banner (``quick["status"]``);
+    the cards are read again whenever a page opens."""
+    checkpoint = quick["sd_model_checkpoint"]
     prompt = _component(demo, TXT2IMG_PROMPT_ID) or gr.State("")  # a State keeps the tab usable alone
     with gr.Row():
         search = gr.Textbox(label="Search", placeholder="name, architecture, hash…", scale=4, elem_id="models_search")
@@ -66,7 +69,7 @@ def models_tab(ctx: AtelierContext, checkpoint: gr.Dropdown, demo: gr.Blocks) ->
     def refresh_fn(query: str) -> list[Any]:
         models.refresh(ctx)
         dropdown, message = _checkpoint_choices(ctx)
-        return [*render(query), dropdown, message, gr.Timer(active=models.hashing_pending(ctx) > 0)]
+        return [*render(query), dropdown, message, message, gr.Timer(active=models.hashing_pending(ctx) > 0)]
 
     def click_fn(text: str, evt: gr.EventData) -> list[Any]:
         with user_error():
@@ -76,7 +79,13 @@ def models_tab(ctx: AtelierContext, checkpoint: gr.Dropdown, demo: gr.Blocks) ->
 
     search.change(render, search, grids, queue=False, show_progress="hidden")
     timer.tick(poll_hashes, search, [*grids, timer], show_progress="hidden")
-    refresh.click(refresh_fn, search, [*grids, checkpoint, hint, timer], show_progress_on=grids)
+    refresh_outputs = [*grids, checkpoint, hint, quick.get("status") or gr.State(), timer]
+    refresh.click(refresh_fn, search, refresh_outputs, show_progress_on=grids)
+    if "refresh" in quick:
+        quick["refresh"].click(refresh_fn, search, refresh_outputs, show_progress_on=grids,
+                               api_name="quick_checkpoint_refresh")
+    demo.load(lambda query: [*poll_hashes(query), actions.checkpoint_hint(ctx)], search, [*grids, timer, hint],
+              queue=False, show_progress="hidden")
     for grid in grids:
         grid.click(click_fn, prompt, [details, checkpoint, notice, prompt], show_progress_on=details)
 
