@@ -18,7 +18,7 @@ from webui.extensions.gitops import ExtensionInstallError, folder_name
 from webui.extensions.host import ExtensionHost
 from webui.extensions.manifest import ManifestError, read_manifest
 from webui.extensions.state import ExtensionState
-from webui.ui_extensions import apply_enabled, extension_rows, run_change
+from webui.ui.extensions.tab import apply_enabled, extension_rows, run_change
 
 EXAMPLE = Path(__file__).parent / "extension_example" / "hello"
 
@@ -270,8 +270,8 @@ def _red_corner(path: Path) -> bool:
 
 
 def test_example_script_and_postprocessor_through_the_ui_functions(roots: tuple) -> None:
-    from webui import ui_actions as actions
-    from webui.ui_scripts import SEP, make_runner
+    from webui.ui.generation import actions
+    from webui.ui.generation.scripts import SEP, make_runner
 
     host = make_host(*roots)
     ctx = host.ctx

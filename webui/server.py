@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from pipelines.context import AtelierContext
     from webui.extensions.host import ExtensionHost
     from webui.extensions.state import ExtensionState
-    from webui.origin_guard import OriginPolicy
+    from webui.middleware.origin_guard import OriginPolicy
 
 log = logging.getLogger("atelier")
 
@@ -30,8 +30,8 @@ def create_app(ctx: "AtelierContext", *, api: bool = True, webui: bool = True,
     tabs and ``/ext/<name>/`` routes of the loaded ``extensions``. ``api_auth`` (user, password)
     pairs are the users of one login in front of everything (UI, Gradio API, docs, REST,
     extensions' routes); ``origins`` says which other web origins may call it (none by default)."""
-    from webui.api_register import register_api
-    from webui.origin_guard import OriginPolicy
+    from webui.api.register import register_api
+    from webui.middleware.origin_guard import OriginPolicy
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -40,10 +40,10 @@ def create_app(ctx: "AtelierContext", *, api: bool = True, webui: bool = True,
 
     app = FastAPI(title="Atelier", version=_version(), docs_url="/docs", lifespan=lifespan)
     app.state.ctx = ctx
-    from webui.body_limit import BodySizeLimit
+    from webui.middleware.body_limit import BodySizeLimit
 
     app.add_middleware(BodySizeLimit, limits=lambda content_type: _body_limit(ctx, content_type))
-    from webui.api_extensions import extensions_router
+    from webui.api.extensions import extensions_router
 
     if extensions is None:
         extensions = builtin_extensions(ctx)
@@ -54,7 +54,7 @@ def create_app(ctx: "AtelierContext", *, api: bool = True, webui: bool = True,
         import gradio as gr
 
         from webui.served_paths import confine_gradio_files
-        from webui.ui import CSS, HEAD, build_ui
+        from webui.ui.app import CSS, HEAD, build_ui
 
         blocks = build_ui(ctx, extensions, logout=bool(api_auth))
         app = gr.mount_gradio_app(app, blocks, path="/", css=CSS, head=HEAD, show_error=True)
@@ -74,8 +74,8 @@ def _body_limit(ctx: "AtelierContext", content_type: str) -> int:
 
 def _install_security(app: FastAPI, credentials: Sequence[tuple[str, str]], origins: "OriginPolicy") -> None:
     """Innermost first: the login gate (when there are users), then the origin checks and CORS."""
-    from webui.auth_gate import AuthGate
-    from webui.origin_guard import install_origin_checks
+    from webui.middleware.auth_gate import AuthGate
+    from webui.middleware.origin_guard import install_origin_checks
 
     if credentials:
         app.add_middleware(AuthGate, credentials=credentials)
@@ -135,7 +135,7 @@ def _security_options(args: argparse.Namespace) -> tuple[tuple[tuple[str, str], 
     import re
 
     from webui.credentials import resolve
-    from webui.origin_guard import LOOPBACK_HOSTS, OriginPolicy, parse_origins
+    from webui.middleware.origin_guard import LOOPBACK_HOSTS, OriginPolicy, parse_origins
 
     credentials, warnings = resolve(args, os.environ)
     for warning in warnings:

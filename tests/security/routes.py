@@ -9,7 +9,7 @@ from typing import Any, Iterator
 from fastapi.routing import iter_route_contexts
 from starlette.routing import Mount
 
-from webui.auth_gate import LOGIN_PATH, LOGOUT_PATH
+from webui.middleware.auth_gate import LOGIN_PATH, LOGOUT_PATH
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _PARAM = re.compile(r"\{[^}]+\}")

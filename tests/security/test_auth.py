@@ -19,7 +19,7 @@ import pytest
 
 from tests.security.routes import guarded_routes
 from tests.test_server import Server, running_server
-from webui.auth_gate import COOKIE, UNAUTHORIZED, SessionSigner, basic_credentials, credentials_match
+from webui.middleware.auth_gate import COOKIE, UNAUTHORIZED, SessionSigner, basic_credentials, credentials_match
 from webui.server import create_app
 
 FILE_USER, FILE_PASSWORD = "ann", "file pa:ss"
@@ -174,7 +174,7 @@ def test_session_tokens_expire_and_cannot_be_forged() -> None:
 
 
 def test_the_login_redirect_stays_on_this_server() -> None:
-    from webui.auth_gate import _safe_next
+    from webui.middleware.auth_gate import _safe_next
 
     for target in ("//evil.example", "/\\evil.example", "/\t/evil.example", "https://evil.example", "", None):
         assert _safe_next(target) == "/", target

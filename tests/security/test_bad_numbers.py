@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from pipelines.context import AtelierContext
 from tests.security import answers
-from webui import ui_actions
+from webui.ui.generation import actions as ui_actions
 from webui.errors import UserError
 
 FAST = {"width": 64, "height": 64, "steps": 2, "sampler_name": "Euler", "seed": 1}

@@ -18,7 +18,7 @@ from tests.security.gradio_calls import call, default_inputs, gradio_blocks
 from tests.security.routes import guarded_routes, state_changing
 from webui.extensions.host import ExtensionHost
 from webui.extensions.state import ExtensionState
-from webui.origin_guard import LOOPBACK_HOSTS, OriginPolicy
+from webui.middleware.origin_guard import LOOPBACK_HOSTS, OriginPolicy
 from webui.server import create_app
 
 BASE = "http://127.0.0.1:7860"

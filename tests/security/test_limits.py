@@ -19,7 +19,7 @@ from PIL import Image
 
 from pipelines.context import AtelierContext
 from tests.security.answers import refused
-from webui import ui_actions
+from webui.ui.generation import actions as ui_actions
 from webui.errors import UserError
 
 FAST = {"width": 64, "height": 64, "steps": 2, "sampler_name": "Euler", "seed": 1}
@@ -145,7 +145,7 @@ def test_the_ui_refuses_an_uploaded_image_over_the_pixel_limit(ctx: AtelierConte
 
 
 def test_the_settings_tab_changes_a_limit_and_refuses_a_bad_one(ctx: AtelierContext) -> None:
-    from webui import settings_actions
+    from webui.ui.settings import actions as settings_actions
 
     values = dict(zip(settings_actions.TAB_KEYS, settings_actions.tab_values(ctx)))
     try:

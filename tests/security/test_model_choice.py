@@ -93,7 +93,8 @@ def test_options_with_a_vae_that_fails_to_load_is_not_stored(server, loaded_firs
 @pytest.mark.parametrize("loaded_first", [True, False])
 def test_the_ui_vae_choice_that_fails_to_load_is_not_kept(server, loaded_first: bool) -> None:
     """The quick-settings VAE dropdown and a Models-tab VAE card."""
-    from webui import models_actions, settings_actions
+    from webui.ui.models import actions as models_actions
+    from webui.ui.settings import actions as settings_actions
     from webui.errors import UserError
 
     client, ctx = server

@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pipelines.context import AppConfig, AtelierContext
-from webui import settings_actions
+from webui.ui.settings import actions as settings_actions
 from webui.server import create_app
 from webui.errors import UserError
 

@@ -1,0 +1,1 @@
+"""Tests of the engine (pipelines/): generation, prompts, models, faces, DeepFaceLab, detection, provenance."""

@@ -1,0 +1,1 @@
+"""The Extensions tab: tab.py lists, enables, installs, updates and uninstalls extensions."""

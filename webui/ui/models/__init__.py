@@ -1,0 +1,1 @@
+"""The models tab: tab.py builds its layout, the *actions modules hold the callbacks that call the engine."""

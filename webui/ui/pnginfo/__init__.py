@@ -1,0 +1,1 @@
+"""The PNG Info tab: tab.py reads the infotext of a dropped picture and sends it on."""
