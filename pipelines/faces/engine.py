@@ -88,8 +88,8 @@ class FaceEngine:
         default looks at other angles only when no upright face is found.
         """
         chosen = self.backend(backend)
-        faces = rotation_search(to_rgb(image), lambda rgb: chosen.detect(rgb, min_score=min_score, embed=embed),
-                                rotation)
+        faces = rotation_search(to_rgb(image), lambda rgb, floor: chosen.detect(rgb, min_score=max(min_score, floor),
+                                                                                 embed=embed), rotation)
         return order_faces(faces, order)
 
     # -- swapping -------------------------------------------------------------------------------

@@ -25,11 +25,12 @@ SEARCH_ANGLES = (30.0, -30.0, 60.0, -60.0, 90.0, -90.0)
 """Degrees counter-clockwise, on top of upright; an upright HOG detector tolerates about ±15-20°."""
 
 TURNED_MIN_SCORE = 0.65
-"""A face found only in a turned pass needs this score (dlib: HOG margin 0.31): six more looks at
-the picture are six more chances for texture to pass as a face (the astronaut's suit patch
-reached margins 0.13-0.24 turned 15-75°)."""
+"""The detector's minimum score in the turned passes (dlib: HOG margin 0.31, on top of which its
+upsampled pass adds its own 0.2): six more looks at the picture are six more chances for texture
+to pass as a face (the astronaut's mission patch reached margins 0.13-0.38 turned 15-75°)."""
 
-Detector = Callable[[np.ndarray], list[DetectedFace]]
+Detector = Callable[[np.ndarray, float], list[DetectedFace]]
+"""(image, minimum score) → faces."""
 
 
 def rotated(rgb: np.ndarray, degrees: float) -> tuple[np.ndarray, np.ndarray]:
@@ -78,11 +79,10 @@ def search(rgb: np.ndarray, detect: Detector, mode: RotationSearch = "fallback",
     """Faces of ``rgb`` found by ``detect`` upright and, per ``mode``, turned by ``angles``."""
     if mode not in ROTATION_SEARCHES:
         raise ValueError(f"unknown rotation search {mode!r}; use one of {', '.join(ROTATION_SEARCHES)}")
-    found = list(detect(rgb))
+    found = list(detect(rgb, 0.0))
     if mode == "off" or (mode == "fallback" and found):
         return found
     for degrees in angles:
         turned, matrix = rotated(rgb, degrees)
-        found += [turned_back(face, matrix, degrees, rgb.shape) for face in detect(turned)
-                  if face.score >= TURNED_MIN_SCORE]
+        found += [turned_back(face, matrix, degrees, rgb.shape) for face in detect(turned, TURNED_MIN_SCORE)]
     return merge(found)
