@@ -14,8 +14,9 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional, Sequence
 
+from pipelines.diffusion.fields import FIELDS, GenerationField, infotext_readers, written_params
 from pipelines.diffusion.request import HIRES_DEFAULT_DENOISING, GenerationRequest, Img2ImgRequest, InpaintingFill
 from pipelines.diffusion.samplers import (
     AUTOMATIC,
@@ -38,18 +39,13 @@ _KEY_VALUE_AT = re.compile(r'(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 NEGATIVE_PREFIX = "Negative prompt:"
 
 # Img2ImgRequest-only fields that request_fields_from_infotext may return.
-IMG2IMG_FIELDS: frozenset[str] = frozenset(
-    {"mask_blur", "inpainting_fill", "inpaint_full_res", "inpaint_full_res_padding", "inpainting_mask_invert"}
-)
+IMG2IMG_FIELDS: frozenset[str] = frozenset(spec.name for spec in FIELDS if spec.scope == "img2img")
 
 _MASKED_CONTENT: Mapping[InpaintingFill, Optional[str]] = {
     InpaintingFill.FILL: "fill",
     InpaintingFill.ORIGINAL: None,  # A1111 writes nothing for the default
     InpaintingFill.LATENT_NOISE: "latent noise",
     InpaintingFill.LATENT_NOTHING: "latent nothing",
-}
-_MASKED_CONTENT_BACK: Mapping[str, int] = {
-    "fill": 0, "original": 1, "latent noise": 2, "latent nothing": 3,
 }
 
 # Defaults parse_generation_parameters adds for keys an infotext leaves out.
@@ -150,6 +146,7 @@ def generation_params(
     vae_hash: Optional[str] = None,
     version: str,
     extra: Mapping[str, object] = {},  # noqa: B006 - read only
+    schema: Sequence[GenerationField] = FIELDS,
 ) -> dict[str, object]:
     """The infotext parameters for one image, in A1111 1.10's order and under its conditions.
 
@@ -157,6 +154,7 @@ def generation_params(
     params in the order A1111 adds them (img2img/hires keys at init, then the engine's
     ``extra`` such as "Lora hashes"/"TI hashes", then the refiner, added while sampling),
     then Version. Extra keys that name a fixed key (e.g. "RNG") fill that key's slot.
+    ``schema`` fields marked ``written`` (ones A1111's order does not place) follow the fixed keys.
     """
     try:
         spec, schedule = resolve_sampler(request.sampler_name, request.scheduler)
@@ -201,6 +199,7 @@ def generation_params(
         params.update(_img2img_params(request))
     elif request.enable_hr:
         params.update(_hires_params(request))
+    params.update(written_params(schema, request))
     params.update(request.extra)
     params.update(extra)
     if request.refiner_checkpoint and request.refiner_checkpoint != "None" and request.refiner_switch_at:
@@ -395,56 +394,7 @@ def _add_parse_defaults(parsed: ParsedInfotext) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _to_int(text: str) -> int:
-    number = float(text)
-    if not number.is_integer():
-        raise ValueError(text)
-    return int(number)
-
-
-_SIMPLE_FIELDS: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
-    ("Steps", "steps", _to_int),
-    ("CFG scale", "cfg_scale", float),
-    ("Seed", "seed", _to_int),
-    ("Size-1", "width", _to_int),
-    ("Size-2", "height", _to_int),
-    ("Variation seed", "subseed", _to_int),
-    ("Variation seed strength", "subseed_strength", float),
-    ("Seed resize from-1", "seed_resize_from_w", _to_int),
-    ("Seed resize from-2", "seed_resize_from_h", _to_int),
-    ("Denoising strength", "denoising_strength", float),
-    ("Clip skip", "clip_skip", _to_int),
-    ("VAE", "vae", str),
-    ("Refiner", "refiner_checkpoint", str),
-    ("Refiner switch at", "refiner_switch_at", float),
-    ("Mask blur", "mask_blur", _to_int),
-    ("Masked area padding", "inpaint_full_res_padding", _to_int),
-    ("Masked content", "inpainting_fill", lambda v: _MASKED_CONTENT_BACK[v.strip().lower()]),
-    ("Inpaint area", "inpaint_full_res", lambda v: v.strip().lower() == "only masked"),
-    ("Mask mode", "inpainting_mask_invert", lambda v: int(v.strip().lower() == "inpaint not masked")),
-    ("Eta", "eta", float),
-    ("Eta DDIM", "eta", float),
-    ("Sigma churn", "s_churn", float),
-    ("Sigma tmin", "s_tmin", float),
-    ("Sigma tmax", "s_tmax", float),
-    ("Sigma noise", "s_noise", float),
-    ("Tiling", "tiling", lambda v: {"true": True, "false": False}[v.strip().lower()]),
-)
-_HIRES_FIELDS: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
-    ("Hires sampler", "hr_sampler_name", str),
-    ("Hires schedule type", "hr_scheduler", str),
-    ("Hires prompt", "hr_prompt", str),
-    ("Hires negative prompt", "hr_negative_prompt", str),
-    ("Hires CFG Scale", "hr_cfg", float),
-    ("Hires upscale", "hr_scale", float),
-    ("Hires resize-1", "hr_resize_x", _to_int),
-    ("Hires resize-2", "hr_resize_y", _to_int),
-    ("Hires steps", "hr_second_pass_steps", _to_int),
-    ("Hires upscaler", "hr_upscaler", str),
-)
-
-
-def request_fields_from_infotext(text: str) -> dict[str, object]:
+def request_fields_from_infotext(text: str, schema: Sequence[GenerationField] = FIELDS) -> dict[str, object]:
     """GenerationRequest / Img2ImgRequest field values for an A1111 infotext; never raises.
 
     Only entries present in the text are returned (plus prompt, negative_prompt and
@@ -452,6 +402,7 @@ def request_fields_from_infotext(text: str) -> dict[str, object]:
     "Automatic" stands for the sampler's default schedule type, as in A1111's paste. The
     checkpoint is the "Model" name, else the "Model hash". Entries no field represents go to
     ``extra`` as strings. Img2img-only fields (IMG2IMG_FIELDS) appear only when present.
+    The simple entries are read as ``schema`` declares them.
     """
     parsed = parse_infotext(text, with_defaults=False)
     params = dict(parsed.params)
@@ -468,7 +419,7 @@ def request_fields_from_infotext(text: str) -> dict[str, object]:
             except (ValueError, KeyError, TypeError, OverflowError):
                 pass
 
-    take(_SIMPLE_FIELDS)
+    take(infotext_readers(schema, "both"))
 
     if "Sampler" in params or "Schedule type" in params:
         sampler, schedule = normalize_sampler_and_schedule(params.get("Sampler"), params.get("Schedule type"))
@@ -487,7 +438,7 @@ def request_fields_from_infotext(text: str) -> dict[str, object]:
     )
     fields["enable_hr"] = enable_hr
     if enable_hr:
-        take(_HIRES_FIELDS)
+        take(infotext_readers(schema, "hires"))
 
     fields["extra"] = _leftover_params(params, used)
     return fields

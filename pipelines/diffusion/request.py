@@ -9,14 +9,13 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import Any, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
-MAX_SIDE = 4096
+from pipelines.diffusion.fields import FIELDS, MAX_SIDE, MIN_SIDE, request_definitions
+from pipelines.diffusion.fields import SEED_MAX, InpaintingFill  # noqa: F401 (re-exported: callers import them here)
+
 # A1111's processing default when hires fix runs without an explicit denoising strength
 HIRES_DEFAULT_DENOISING = 0.75
-MIN_SIDE = 64
-# Seeds torch can take after A1111's "seed + i" per image (its generators accept 64-bit values)
-SEED_MAX = 2**63 - 1
 
 
 class ResizeMode(IntEnum):
@@ -28,63 +27,24 @@ class ResizeMode(IntEnum):
     LATENT_UPSCALE = 3  # "Just resize (latent upscale)"
 
 
-class InpaintingFill(IntEnum):
-    """A1111's "Masked content" choices."""
-
-    FILL = 0
-    ORIGINAL = 1
-    LATENT_NOISE = 2
-    LATENT_NOTHING = 3
+_GenerationFields = create_model("_GenerationFields", __base__=BaseModel, __module__=__name__,
+                                 **request_definitions(FIELDS))
 
 
-class GenerationRequest(BaseModel):
-    """Fields shared by txt2img and img2img."""
+class GenerationRequest(_GenerationFields):
+    """Fields shared by txt2img and img2img: the simple ones come from
+    :data:`pipelines.diffusion.fields.FIELDS`, those with more behaviour are declared here."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     prompt: str = ""
     negative_prompt: str = ""
     styles: list[str] = Field(default_factory=list)
-    seed: int = Field(-1, ge=-1, le=SEED_MAX, description="-1: random")
-    subseed: int = Field(-1, ge=-1, le=SEED_MAX, description="-1: random")
-    subseed_strength: float = Field(0.0, ge=0.0, le=1.0)
-    seed_resize_from_h: int = -1
-    seed_resize_from_w: int = -1
     sampler_name: str = "DPM++ 2M"
     scheduler: str = "Automatic"
-    steps: int = Field(20, ge=1, le=500)
-    cfg_scale: float = Field(7.0, ge=0.0, le=100.0)
-    width: int = 512
-    height: int = 512
-    batch_size: int = Field(1, ge=1, le=64)
-    n_iter: int = Field(1, ge=1, le=1000)
-    denoising_strength: Optional[float] = Field(None, ge=0.0, le=1.0)
-    clip_skip: int = Field(1, ge=1, le=12)
-    # Sampler parameters (A1111's p.eta / s_churn / s_tmin / s_tmax / s_noise)
-    eta: Optional[float] = Field(None, ge=0.0, le=10.0, description="None: the eta_ancestral / eta_ddim setting")
-    s_churn: float = Field(0.0, ge=0.0, le=100.0)
-    s_tmin: float = Field(0.0, ge=0.0)
-    s_tmax: float = Field(0.0, ge=0.0, description="0: no upper limit (A1111)")
-    s_noise: float = Field(1.0, ge=0.0, le=10.0)
-    tiling: bool = Field(False, description="Seamless tiles: circular padding in the UNet and VAE")
-    # Hires fix (txt2img)
-    enable_hr: bool = False
-    hr_scale: float = Field(2.0, ge=1.0, le=8.0)
-    hr_upscaler: str = "Latent"
-    hr_second_pass_steps: int = Field(0, ge=0, le=500)
-    hr_resize_x: int = Field(0, ge=0, le=MAX_SIDE)
-    hr_resize_y: int = Field(0, ge=0, le=MAX_SIDE)
-    hr_sampler_name: Optional[str] = Field(None, description="None / 'Use same sampler': the first pass's")
-    hr_scheduler: Optional[str] = Field(None, description="None / 'Use same scheduler': the first pass's")
-    hr_prompt: str = Field("", description="Empty: the prompt")
-    hr_negative_prompt: str = Field("", description="Empty: the negative prompt")
-    hr_cfg: Optional[float] = Field(None, ge=0.0, le=100.0, description="None: cfg_scale (Forge's Hires CFG Scale)")
-    # SDXL refiner
-    refiner_checkpoint: Optional[str] = None
-    refiner_switch_at: Optional[float] = Field(None, gt=0.0, lt=1.0)
+    enable_hr: bool = False  # hires fix (txt2img)
     # Model / output overrides resolved by the engine
     checkpoint: Optional[str] = None
-    vae: Optional[str] = None
     save_images: bool = True
     restore_faces: bool = False
     extra: dict[str, Any] = Field(default_factory=dict, description="Additional infotext entries")
@@ -125,7 +85,11 @@ class Txt2ImgRequest(GenerationRequest):
     """A txt2img job."""
 
 
-class Img2ImgRequest(GenerationRequest):
+_Img2ImgFields = create_model("_Img2ImgFields", __base__=GenerationRequest, __module__=__name__,
+                              **request_definitions(FIELDS, img2img=True))
+
+
+class Img2ImgRequest(_Img2ImgFields):
     """An img2img or inpaint job; images are PIL images, decoded by the caller."""
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
@@ -133,12 +97,6 @@ class Img2ImgRequest(GenerationRequest):
     init_images: list[Any] = Field(default_factory=list)
     mask: Optional[Any] = None
     resize_mode: ResizeMode = ResizeMode.JUST_RESIZE
-    denoising_strength: Optional[float] = Field(0.75, ge=0.0, le=1.0)
-    mask_blur: int = Field(4, ge=0, le=64)
-    inpainting_fill: InpaintingFill = InpaintingFill.ORIGINAL
-    inpaint_full_res: bool = False
-    inpaint_full_res_padding: int = Field(32, ge=0, le=256)
-    inpainting_mask_invert: int = Field(0, ge=0, le=1)
 
     def final_size(self) -> tuple[int, int]:
         """img2img has no hires pass: its images are ``width`` × ``height``."""

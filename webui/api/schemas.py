@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+
+from pipelines.diffusion.fields import FIELDS, wire_definitions
 
 
 class _A1111Body(BaseModel):
@@ -50,47 +52,22 @@ def reject_lone_surrogates(value: Any, path: str = "") -> None:
             reject_lone_surrogates(item, f"{path}[{index}]")
 
 
-class Txt2ImgBody(_A1111Body):
+# The simple fields with A1111's wire defaults, from pipelines.diffusion.fields (where each
+# default that differs from the engine's says why)
+_Txt2ImgFields = create_model("_Txt2ImgFields", __base__=_A1111Body, __module__=__name__, **wire_definitions(FIELDS))
+
+
+class Txt2ImgBody(_Txt2ImgFields):
     prompt: str = ""
     negative_prompt: str = ""
     styles: list[str] = Field(default_factory=list)
-    seed: int = -1
-    subseed: int = -1
-    subseed_strength: float = 0.0
-    seed_resize_from_h: int = -1
-    seed_resize_from_w: int = -1
     sampler_name: Optional[str] = None
     sampler_index: str = Field("Euler", description="legacy alias, used when sampler_name is empty")
     scheduler: Optional[str] = None
-    batch_size: int = 1
-    n_iter: int = 1
-    steps: int = 50
-    cfg_scale: float = 7.0
-    width: int = 512
-    height: int = 512
-    denoising_strength: Optional[float] = None
     enable_hr: bool = False
-    hr_scale: float = 2.0
-    hr_upscaler: Optional[str] = None
-    hr_second_pass_steps: int = 0
-    hr_resize_x: int = 0
-    hr_resize_y: int = 0
-    hr_sampler_name: Optional[str] = None
-    hr_scheduler: Optional[str] = None
-    hr_prompt: str = ""
-    hr_negative_prompt: str = ""
-    hr_cfg: Optional[float] = None
     hr_checkpoint_name: Optional[str] = Field(None, description="only 'Use same checkpoint' (or unset): else 422")
     firstphase_width: int = Field(0, description="legacy: with enable_hr, a first pass at this size")
     firstphase_height: int = 0
-    eta: Optional[float] = None
-    s_churn: float = 0.0
-    s_tmin: float = 0.0
-    s_tmax: float = 0.0
-    s_noise: float = 1.0
-    tiling: bool = False
-    refiner_checkpoint: Optional[str] = None
-    refiner_switch_at: Optional[float] = None
     override_settings: dict[str, Any] = Field(default_factory=dict)
     override_settings_restore_afterwards: bool = True
     send_images: bool = True
@@ -102,18 +79,16 @@ class Txt2ImgBody(_A1111Body):
     infotext: Optional[str] = Field(None, description="A1111 1.9+: fills the fields this request leaves unset")
 
 
-class Img2ImgBody(Txt2ImgBody):
+_Img2ImgFields = create_model("_Img2ImgFields", __base__=Txt2ImgBody, __module__=__name__,
+                              **wire_definitions(FIELDS, img2img=True))
+
+
+class Img2ImgBody(_Img2ImgFields):
     init_images: Optional[list[str]] = None
     mask: Optional[str] = None
     resize_mode: int = 0
-    denoising_strength: Optional[float] = 0.75
-    mask_blur: Optional[int] = None
     mask_blur_x: int = 4
     mask_blur_y: int = 4
-    inpainting_fill: int = 0
-    inpaint_full_res: bool = True
-    inpaint_full_res_padding: int = 0
-    inpainting_mask_invert: int = 0
     include_init_images: bool = False
 
 

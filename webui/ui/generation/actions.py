@@ -14,6 +14,7 @@ from PIL import Image
 
 from pipelines.context import AtelierContext
 from pipelines.diffusion.engine import GenerationResult
+from pipelines.diffusion.fields import FIELDS, int_fields
 from pipelines.diffusion.infotext import parse_infotext, request_fields_from_infotext
 from pipelines.diffusion.request import Img2ImgRequest, InpaintingFill, ResizeMode, Txt2ImgRequest
 from pipelines.jobs import Job, Progress
@@ -112,8 +113,7 @@ def img2img(ctx: AtelierContext, *, owner: Optional[str] = None, on_progress: Op
 BATCH_FOLDER_LABELS = {"batch_input_dir": "Input directory", "batch_output_dir": "Output directory",
                        "batch_mask_dir": "Inpaint batch mask directory"}
 # Form values Gradio may hand over as floats (sliders, numbers) that the request wants whole
-INT_FIELDS = ("steps", "width", "height", "n_iter", "batch_size", "seed", "subseed", "mask_blur",
-              "hr_second_pass_steps", "inpaint_full_res_padding")
+INT_FIELDS = int_fields(FIELDS)
 
 
 def submit_form(ctx: AtelierContext, kind: str, form: dict[str, Any], owner: Optional[str] = None,

@@ -6,15 +6,16 @@ buttons across tabs; every callback calls ``ui_actions`` (or ``gallery_actions``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import gradio as gr
 
 from pipelines.context import AtelierContext
 from pipelines.diffusion import samplers
-from pipelines.diffusion.request import MIN_SIDE
+from pipelines.diffusion.fields import FIELDS, GenerationField
 from webui.ui.generation import gallery as gallery_actions
 from webui.ui.generation import actions
+from webui.ui.generation.field_controls import control, field_control, unplaced_controls
 from webui.ui.generation.img2img_sources import SOURCE_FIELDS
 from webui.ui.common import gallery_items, optional_keywords, owner, user_error
 from webui.ui.generation.scripts import make_runner, script_controls
@@ -27,25 +28,25 @@ def _sampler_controls(ctx: AtelierContext, kind: str) -> dict[str, gr.components
                               label="Sampling method", elem_id=f"{kind}_sampler")
         scheduler = gr.Dropdown([s["label"] for s in samplers.list_schedulers()], value=settings.default_scheduler,
                                 label="Schedule type", elem_id=f"{kind}_scheduler")
-        steps = gr.Slider(1, 150, value=20, step=1, label="Sampling steps", elem_id=f"{kind}_steps")
+        steps = control("steps", kind)
     with gr.Row():
-        width = gr.Slider(MIN_SIDE, 2048, value=512, step=8, label="Width", elem_id=f"{kind}_width")
-        height = gr.Slider(MIN_SIDE, 2048, value=512, step=8, label="Height", elem_id=f"{kind}_height")
+        width = control("width", kind)
+        height = control("height", kind)
         swap = gr.Button("⇅", scale=0, min_width=40, elem_id="swap_size")
     swap.click(lambda w, h: (h, w), [width, height], [width, height], queue=False, api_name=f"{kind}_swap_size")
     with gr.Row():
-        n_iter = gr.Slider(1, 100, value=1, step=1, label="Batch count", elem_id=f"{kind}_n_iter")
-        batch_size = gr.Slider(1, 8, value=1, step=1, label="Batch size", elem_id=f"{kind}_batch_size")
-        cfg_scale = gr.Slider(1.0, 30.0, value=7.0, step=0.5, label="CFG Scale", elem_id=f"{kind}_cfg_scale")
+        n_iter = control("n_iter", kind)
+        batch_size = control("batch_size", kind)
+        cfg_scale = control("cfg_scale", kind)
     with gr.Row():
-        seed = gr.Number(value=-1, precision=0, label="Seed", elem_id=f"{kind}_seed")
+        seed = control("seed", kind)
         random_seed = gr.Button("🎲", scale=0, min_width=40, elem_id=f"{kind}_random_seed")
         reuse_seed = gr.Button("♻", scale=0, min_width=40, elem_id=f"{kind}_reuse_seed")
     random_seed.click(lambda: -1, None, seed, queue=False, api_name=f"{kind}_random_seed")
     with gr.Accordion("Variation seed", open=False):
         with gr.Row():
-            subseed = gr.Number(value=-1, precision=0, label="Variation seed", elem_id=f"{kind}_subseed")
-            subseed_strength = gr.Slider(0.0, 1.0, value=0.0, step=0.01, label="Variation strength", elem_id=f"{kind}_subseed_strength")
+            subseed = control("subseed", kind)
+            subseed_strength = control("subseed_strength", kind)
     return dict(sampler_name=sampler, scheduler=scheduler, steps=steps, width=width, height=height, n_iter=n_iter,
                 batch_size=batch_size, cfg_scale=cfg_scale, seed=seed, subseed=subseed,
                 subseed_strength=subseed_strength, _reuse_seed=reuse_seed)
@@ -161,7 +162,7 @@ def _img2img_options(fields: dict[str, gr.components.Component]) -> None:
     fields["resize_mode"] = gr.Radio(actions.RESIZE_MODES, value=actions.RESIZE_MODES[0], label="Resize mode",
                                      elem_id="img2img_resize_mode")
     with gr.Accordion("Inpaint options", open=False):
-        fields["mask_blur"] = gr.Slider(0, 64, value=4, step=1, label="Mask blur", elem_id="img2img_mask_blur")
+        fields["mask_blur"] = control("mask_blur", "img2img")
         fields["mask_mode"] = gr.Radio(actions.MASK_MODES, value=actions.MASK_MODES[0], label="Mask mode",
                                        elem_id="img2img_mask_mode")
         fields["masked_content"] = gr.Radio(actions.MASKED_CONTENT, value="original", label="Masked content",
@@ -169,8 +170,7 @@ def _img2img_options(fields: dict[str, gr.components.Component]) -> None:
         with gr.Row():
             fields["inpaint_area"] = gr.Radio(actions.INPAINT_AREAS, value=actions.INPAINT_AREAS[0],
                                               label="Inpaint area", elem_id="img2img_inpaint_full_res")
-            fields["inpaint_full_res_padding"] = gr.Slider(0, 256, value=32, step=4, label="Only masked padding, pixels",
-                                                           elem_id="img2img_inpaint_full_res_padding")
+            fields["inpaint_full_res_padding"] = control("inpaint_full_res_padding", "img2img")
     fields["denoising_strength"] = gr.Slider(0.0, 1.0, value=0.75, step=0.01, label="Denoising strength",
                                              elem_id="img2img_denoising_strength")
 
@@ -181,10 +181,8 @@ def _hires_options(ctx: AtelierContext, fields: dict[str, gr.components.Componen
         with gr.Row():
             fields["hr_upscaler"] = gr.Dropdown(ctx.engine.hires_upscalers(), value="Latent", label="Upscaler",
                                                 elem_id="txt2img_hr_upscaler")
-            fields["hr_scale"] = gr.Slider(1.0, 4.0, value=2.0, step=0.05, label="Upscale by",
-                                           elem_id="txt2img_hr_scale")
-            fields["hr_second_pass_steps"] = gr.Slider(0, 150, value=0, step=1, label="Hires steps",
-                                                       elem_id="txt2img_hires_steps")
+            fields["hr_scale"] = control("hr_scale", "txt2img")
+            fields["hr_second_pass_steps"] = control("hr_second_pass_steps", "txt2img")
             fields["denoising_strength"] = gr.Slider(0.0, 1.0, value=0.7, step=0.01, label="Denoising strength",
                                                      elem_id="txt2img_denoising_strength")
 
@@ -225,7 +223,7 @@ def _select_image(shown: list, evt: gr.SelectData) -> tuple[int, str]:
     return evt.index, gallery_actions.selected_info(shown, evt.index)
 
 
-def generation_tab(ctx: AtelierContext, kind: str) -> GenerationTab:
+def generation_tab(ctx: AtelierContext, kind: str, schema: Sequence[GenerationField] = FIELDS) -> GenerationTab:
     with gr.Row(elem_classes="prompt-row"):
         with gr.Column(scale=3):
             prompt = gr.Textbox("", label="Prompt", lines=3, elem_id=f"{kind}_prompt",
@@ -252,6 +250,10 @@ def generation_tab(ctx: AtelierContext, kind: str) -> GenerationTab:
             controls = _sampler_controls(ctx, kind)
             if kind == "txt2img":
                 _hires_options(ctx, extra)
+            more = unplaced_controls(schema, kind, [*controls, *extra])
+            if more:
+                with gr.Accordion("More parameters", open=False):
+                    extra.update({spec.name: field_control(spec, kind) for spec in more})
             script, script_inputs = script_controls(ctx, kind)
         with gr.Column():
             progress_box = gr.Markdown("", label="Progress", elem_id=f"{kind}_progress")
