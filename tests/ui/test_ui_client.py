@@ -19,7 +19,7 @@ def test_gradio_client_calls_the_named_txt2img_img2img_and_png_info_endpoints(tm
     with running_server(tmp_path, tiny_models_dir) as server:
         client = Client(server.base_url + "/", verbose=False, download_files=str(tmp_path / "downloads"))
         try:
-            # README's "gradio_client" example, only smaller: every field left out is optional
+            # docs/api.md's "gradio_client" example, only smaller: every field left out is optional
             gallery, info, _progress = client.predict(prompt="a lighthouse", steps=3, width=64, height=64, seed=5,
                                                       sampler_name="Euler", api_name="/txt2img")
             assert [item["caption"] for item in gallery] == ["seed 5"]

@@ -272,7 +272,7 @@ def generation_tab(ctx: AtelierContext, kind: str, schema: Sequence[GenerationFi
     # Keyword inputs: the named endpoint (api_name=kind) takes the form's field names
     # (prompt=…, steps=…, width=…), so gradio_client callers need no positions; scripts'
     # controls are script_arg_0, script_arg_1, … (their keys are not names). Every one is
-    # optional for a client (an image input left out is None), as README's example relies on.
+    # optional for a client (an image input left out is None), as the gradio_client example in docs/api.md relies on.
     script_names = list(script_inputs)
     script_args = {f"script_arg_{i}": control for i, control in enumerate(script_inputs.values())}
     inputs = {"prompt": prompt, "negative_prompt": negative, **fields, "script_name": script, **script_args}
