@@ -29,7 +29,11 @@ def test_inpaint_upload_repaints_inside_the_mask_and_keeps_every_pixel_outside(
         atelier: AtelierPage, server: Server, tmp_path: Path) -> None:
     image_path, mask_path, pixels, mask = write_source_and_mask(tmp_path)
     atelier.tab("img2img")
+    options = atelier.page.locator("button.label-wrap", has_text="Inpaint options")
+    expect(atelier.page.locator("#img2img_resize_mode")).to_be_visible()
+    expect(options).to_be_hidden()  # plain img2img uses no mask: no inpaint options
     atelier.sub_tab("img2img_tab_inpaint_upload")
+    expect(options).to_be_visible(timeout=TIMEOUT_MS)
     for elem_id, path in (("img2img_inpaint_upload_image", image_path), ("img2img_inpaint_upload_mask", mask_path)):
         atelier.upload(elem_id, path)
         expect(atelier.page.locator(f"#{elem_id} img").first).to_be_visible(timeout=TIMEOUT_MS)

@@ -22,7 +22,7 @@ from webui.ui.models.tab import models_tab
 from webui.ui.pnginfo.tab import png_info_tab
 from webui.ui.extensions.tab import build_extension_tab, extensions_tab
 from webui.ui.settings.tab import settings_tab
-from webui.ui.generation.transfer import wire_gallery_sends, wire_png_info_sends
+from webui.ui.generation.transfer import wire_gallery_sends, wire_png_info_sends, wire_read_params
 
 CSS = """
 .infotext { white-space: pre-wrap; font-size: 0.85em; }
@@ -144,5 +144,7 @@ def build_ui(ctx: AtelierContext, extensions: Optional[ExtensionHost] = None, lo
         for source in (txt2img, img2img):
             wire_gallery_sends(source, img2img, faces, tabs)
         wire_png_info_sends(png, txt2img, img2img, tabs)
+        for tab in (txt2img, img2img):
+            wire_read_params(ctx, tab, quick)
         _read_on_load(ctx, demo, quick, [txt2img.fields["styles"], img2img.fields["styles"]], faces["notice"])
     return demo

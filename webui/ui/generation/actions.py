@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from PIL import Image
@@ -249,6 +250,42 @@ def parse_prompt_box(text: str) -> Optional[dict[str, Any]]:
     if not parse_infotext(text or "", with_defaults=False).params:
         return None
     return form_values(request_fields_from_infotext(text))
+
+
+@dataclass
+class AppliedSettings:
+    """What a pasted infotext changed outside the form: the checkpoint now loaded (title),
+    the clip skip now set, what was done and what could not be (for notices)."""
+
+    checkpoint: Optional[str] = None
+    clip_skip: Optional[int] = None
+    done: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def apply_infotext_settings(ctx: AtelierContext, values: dict[str, Any]) -> AppliedSettings:
+    """Apply an infotext's ``Clip skip`` and ``Model`` as A1111 does (they are settings, not form
+    fields): clip skip is set, the named checkpoint is loaded; an absent one is reported."""
+    applied = AppliedSettings()
+    if values.get("clip_skip") is not None:
+        applied.clip_skip = int(values["clip_skip"])
+        if applied.clip_skip != ctx.settings.CLIP_stop_at_last_layers:
+            from webui.ui.settings.actions import set_clip_skip
+
+            applied.done.append(set_clip_skip(ctx, applied.clip_skip) + ".")
+    name = values.get("checkpoint")
+    if name:
+        current = selected_checkpoint_title(ctx)
+        try:
+            wanted = ctx.catalog.find_checkpoint(str(name))
+        except LookupError:
+            applied.notes.append(f"Checkpoint {name!r} of the infotext is not in the models folder: "
+                                 f"keeping {current or 'none'}.")
+            return applied
+        if wanted.title != current:
+            applied.done.append(select_checkpoint(ctx, wanted.title) + ".")
+        applied.checkpoint = wanted.title
+    return applied
 
 
 def checkpoint_titles(ctx: AtelierContext) -> list[str]:

@@ -99,6 +99,9 @@ class GenerationTab:
     buttons: dict[str, gr.Button] = field(default_factory=dict)  # "img2img", "inpaint", "faces"
     mode_tabs: Optional[gr.Tabs] = None  # img2img only: the sub-mode tabs…
     mode: Optional[gr.State] = None  # …and the selected one's id
+    read_params: Optional[gr.Button] = None  # "↙ Read generation parameters" (wired by ui_transfer)
+    # sections by the field that turns them on (txt2img "enable_hr"); img2img "inpaint": the inpaint options
+    accordions: dict[str, gr.Accordion] = field(default_factory=dict)
 
     @property
     def parameter_names(self) -> list[str]:
@@ -119,9 +122,10 @@ class GenerationTab:
         ]
 
 
-def _img2img_sources(fields: dict[str, gr.components.Component]) -> gr.Tabs:
+def _img2img_sources(fields: dict[str, gr.components.Component]) -> tuple[gr.Tabs, dict[str, gr.Tab]]:
     """The img2img sub-modes as tabs (A1111: img2img, Sketch, Inpaint, Inpaint upload, Batch);
-    the selected one is kept in ``fields["img2img_mode"]`` and decides what the job uses."""
+    the selected one is kept in ``fields["img2img_mode"]`` and decides what the job uses.
+    Returns the tabs and each sub-tab by its id."""
     mode = gr.State("img2img")
     with gr.Tabs(elem_id="img2img_mode_tabs") as mode_tabs:
         with gr.Tab("img2img", id="img2img", elem_id="img2img_tab_img2img") as tab_img2img:
@@ -155,13 +159,18 @@ def _img2img_sources(fields: dict[str, gr.components.Component]) -> gr.Tabs:
     for name, tab in tabs.items():
         tab.select(lambda name=name: name, None, mode, queue=False, api_name=f"img2img_mode_{name}")
     fields["img2img_mode"] = mode
-    return mode_tabs
+    return mode_tabs, tabs
 
 
-def _img2img_options(fields: dict[str, gr.components.Component]) -> None:
+# The img2img sub-tabs whose job uses a mask: only they show the inpaint options (A1111)
+MASKED_MODES = ("inpaint", "inpaint_upload", "batch")
+
+
+def _img2img_options(fields: dict[str, gr.components.Component]) -> gr.Accordion:
+    """Resize mode, the inpaint options (hidden until a masked sub-tab is picked), denoising."""
     fields["resize_mode"] = gr.Radio(actions.RESIZE_MODES, value=actions.RESIZE_MODES[0], label="Resize mode",
                                      elem_id="img2img_resize_mode")
-    with gr.Accordion("Inpaint options", open=False):
+    with gr.Accordion("Inpaint options", open=False, visible=False, elem_id="img2img_inpaint_options") as inpaint:
         fields["mask_blur"] = control("mask_blur", "img2img")
         fields["mask_mode"] = gr.Radio(actions.MASK_MODES, value=actions.MASK_MODES[0], label="Mask mode",
                                        elem_id="img2img_mask_mode")
@@ -173,10 +182,11 @@ def _img2img_options(fields: dict[str, gr.components.Component]) -> None:
             fields["inpaint_full_res_padding"] = control("inpaint_full_res_padding", "img2img")
     fields["denoising_strength"] = gr.Slider(0.0, 1.0, value=0.75, step=0.01, label="Denoising strength",
                                              elem_id="img2img_denoising_strength")
+    return inpaint
 
 
-def _hires_options(ctx: AtelierContext, fields: dict[str, gr.components.Component]) -> None:
-    with gr.Accordion("Hires. fix", open=False):
+def _hires_options(ctx: AtelierContext, fields: dict[str, gr.components.Component]) -> gr.Accordion:
+    with gr.Accordion("Hires. fix", open=False, elem_id="txt2img_hires_fix") as accordion:
         fields["enable_hr"] = gr.Checkbox(False, label="Enable hires. fix", elem_id="txt2img_enable_hr")
         with gr.Row():
             fields["hr_upscaler"] = gr.Dropdown(ctx.engine.hires_upscalers(), value="Latent", label="Upscaler",
@@ -185,6 +195,7 @@ def _hires_options(ctx: AtelierContext, fields: dict[str, gr.components.Componen
             fields["hr_second_pass_steps"] = control("hr_second_pass_steps", "txt2img")
             fields["denoising_strength"] = gr.Slider(0.0, 1.0, value=0.7, step=0.01, label="Denoising strength",
                                                      elem_id="txt2img_denoising_strength")
+    return accordion
 
 
 def _gallery_buttons(ctx: AtelierContext, kind: str, entries: gr.State, selected: gr.State,
@@ -242,18 +253,19 @@ def generation_tab(ctx: AtelierContext, kind: str, schema: Sequence[GenerationFi
             read_params = gr.Button("↙ Read generation parameters", size="sm", elem_id=f"{kind}_read_params")
     extra: dict[str, gr.components.Component] = {}
     mode_tabs = None
+    accordions: dict[str, gr.Accordion] = {}
     with gr.Row(elem_classes="generation-row"):
         with gr.Column():
             if kind == "img2img":
-                mode_tabs = _img2img_sources(extra)
-                _img2img_options(extra)
+                mode_tabs, sub_tabs = _img2img_sources(extra)
+                accordions["inpaint"] = inpaint_options = _img2img_options(extra)
+                for name, mode_tab in sub_tabs.items():
+                    mode_tab.select(lambda shown=name in MASKED_MODES: gr.update(visible=shown), None,
+                                    inpaint_options, queue=False, show_progress="hidden",
+                                    api_name=f"img2img_inpaint_options_{name}")
             controls = _sampler_controls(ctx, kind)
             if kind == "txt2img":
-                _hires_options(ctx, extra)
-            more = unplaced_controls(schema, kind, [*controls, *extra])
-            if more:
-                with gr.Accordion("More parameters", open=False):
-                    extra.update({spec.name: field_control(spec, kind) for spec in more})
+                accordions["enable_hr"] = _hires_options(ctx, extra)
             script, script_inputs = script_controls(ctx, kind)
         with gr.Column():
             progress_box = gr.Markdown("", label="Progress", elem_id=f"{kind}_progress")
@@ -320,13 +332,6 @@ def generation_tab(ctx: AtelierContext, kind: str, schema: Sequence[GenerationFi
                     [negative, controls["steps"]], negative_tokens, queue=False, show_progress="hidden",
                     api_name=f"{kind}_negative_tokens")
     mode = fields.pop("img2img_mode", None)
-    tab = GenerationTab(kind, prompt, negative, fields, entries, selected, buttons, mode_tabs, mode)
-
-    def read_fn(text: str) -> list:
-        values = actions.parse_prompt_box(text)
-        if values is None:
-            gr.Warning("The prompt box holds no generation parameters to read.")
-        return tab.form_updates(values, text)
-
-    read_params.click(read_fn, prompt, tab.form, queue=False, api_name=f"{kind}_read_params")
+    tab = GenerationTab(kind, prompt, negative, fields, entries, selected, buttons, mode_tabs, mode, read_params,
+                        accordions)
     return tab

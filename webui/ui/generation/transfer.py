@@ -10,6 +10,7 @@ from typing import Any, Optional
 
 import gradio as gr
 
+from pipelines.context import AtelierContext
 from webui.ui.generation import gallery as gallery_actions
 from webui.ui.generation import actions
 from webui.errors import UserError
@@ -31,14 +32,14 @@ def wire_gallery_sends(source: GenerationTab, img2img: GenerationTab, faces: dic
             image, values = picked(shown, index)
             value = {"background": image, "layers": [], "composite": image} if target is editor else image
             return [value, mode, gr.Tabs(selected="img2img"), gr.Tabs(selected=mode),
-                    *img2img.form_updates(values, values.get("prompt", ""))]
+                    gr.update(visible=target is editor), *img2img.form_updates(values, values.get("prompt", ""))]
         return send
 
     for mode, target in (("img2img", img2img.fields["init_image"]), ("inpaint", editor)):
         source.buttons[mode].click(
             to_mode(mode, target), [source.entries, source.selected],
-            [target, img2img.mode, tabs, img2img.mode_tabs, *img2img.form], queue=False,
-            api_name=f"{kind}_send_to_{mode}")
+            [target, img2img.mode, tabs, img2img.mode_tabs, img2img.accordions["inpaint"], *img2img.form],
+            queue=False, api_name=f"{kind}_send_to_{mode}")
 
     def to_faces(shown: list, index: Optional[int]) -> list[Any]:
         image, _ = picked(shown, index)
@@ -48,6 +49,32 @@ def wire_gallery_sends(source: GenerationTab, img2img: GenerationTab, faces: dic
                                   queue=False, api_name=f"{kind}_send_to_faces")
 
 
+def wire_read_params(ctx: AtelierContext, tab: GenerationTab, quick: dict[str, gr.components.Component]) -> None:
+    """↙ Read generation parameters: the form's fields, plus what A1111 applies outside the form
+    (Clip skip and Model, into the quick-settings bar); the sections the infotext turns on open,
+    and what cannot be applied (a checkpoint that is not here) is said."""
+    bar = [quick["sd_model_checkpoint"], quick["CLIP_stop_at_last_layers"], quick["status"]]
+    sections = [(name, accordion) for name, accordion in tab.accordions.items() if name != "inpaint"]
+
+    def read_fn(text: str) -> list[Any]:
+        values = actions.parse_prompt_box(text)
+        if values is None:
+            gr.Warning("The prompt box holds no generation parameters to read.")
+            return [*tab.form_updates(None, text), *(gr.update() for _ in bar + sections)]
+        with user_error():
+            applied = actions.apply_infotext_settings(ctx, values)
+        for note in applied.notes:
+            gr.Warning(note)
+        return [*tab.form_updates(values, text),
+                gr.update(value=applied.checkpoint) if applied.checkpoint else gr.update(),
+                applied.clip_skip if applied.clip_skip is not None else gr.update(),
+                " ".join(applied.done) if applied.done else gr.update(),
+                *(gr.update(open=True) if values.get(name) else gr.update() for name, _ in sections)]
+
+    tab.read_params.click(read_fn, tab.prompt, [*tab.form, *bar, *(accordion for _, accordion in sections)],
+                          api_name=f"{tab.kind}_read_params")
+
+
 def wire_png_info_sends(png: dict[str, Any], txt2img: GenerationTab, img2img: GenerationTab, tabs: gr.Tabs) -> None:
     """PNG Info → txt2img / img2img: every field as "Read generation parameters" fills it."""
 
@@ -55,12 +82,13 @@ def wire_png_info_sends(png: dict[str, Any], txt2img: GenerationTab, img2img: Ge
         return [gr.Tabs(selected="txt2img"), *txt2img.form_updates(_values(text), text or "")]
 
     def to_img2img(image: Any, text: str) -> list[Any]:
-        return [image, "img2img", gr.Tabs(selected="img2img"), gr.Tabs(selected="img2img"),
+        return [image, "img2img", gr.Tabs(selected="img2img"), gr.Tabs(selected="img2img"), gr.update(visible=False),
                 *img2img.form_updates(_values(text), text or "")]
 
     png["txt2img"].click(to_txt2img, png["text"], [tabs, *txt2img.form], queue=False, api_name="png_info_to_txt2img")
     png["img2img"].click(to_img2img, [png["image"], png["text"]],
-                         [img2img.fields["init_image"], img2img.mode, tabs, img2img.mode_tabs, *img2img.form],
+                         [img2img.fields["init_image"], img2img.mode, tabs, img2img.mode_tabs,
+                          img2img.accordions["inpaint"], *img2img.form],
                          queue=False, api_name="png_info_to_img2img")
 
 
