@@ -48,3 +48,20 @@ def test_inpaint_upload_repaints_inside_the_mask_and_keeps_every_pixel_outside(
     assert np.array_equal(result[outside], pixels[outside]), "pixels outside the mask changed"
     changed = np.abs(result[~outside].astype(int) - pixels[~outside]).mean()
     assert changed > 5, f"the masked square was not repainted (mean change {changed:.1f})"
+
+
+def test_a_missing_mask_is_a_notice_and_one_log_line_not_a_traceback(atelier: AtelierPage, server: Server,
+                                                                     tmp_path: Path) -> None:
+    image_path, _, _, _ = write_source_and_mask(tmp_path)
+    atelier.tab("img2img")
+    atelier.sub_tab("img2img_tab_inpaint_upload")
+    atelier.upload("img2img_inpaint_upload_image", image_path)
+    expect(atelier.page.locator("#img2img_inpaint_upload_image img").first).to_be_visible(timeout=TIMEOUT_MS)
+    logged = len(server.log.read_text(errors="replace"))
+
+    atelier.start("img2img", "a maskless stone", seed=9, steps=3, width=64, height=64)
+    expect(atelier.page.get_by_text("Inpaint upload needs both an image and a mask").first).to_be_visible(
+        timeout=TIMEOUT_MS)
+    new_lines = server.log.read_text(errors="replace")[logged:]
+    assert "Traceback" not in new_lines, new_lines
+    assert [line for line in new_lines.splitlines() if "needs both an image and a mask" in line], new_lines

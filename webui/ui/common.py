@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import logging
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional
@@ -10,6 +11,8 @@ from typing import Any, Iterator, Mapping, Optional
 import gradio as gr
 
 from webui.errors import UserError, user_message
+
+log = logging.getLogger(__name__)
 
 
 def owner(request: Optional[gr.Request]) -> Optional[str]:
@@ -31,11 +34,14 @@ def user_error(*also: type[Exception]) -> Iterator[None]:
     """Show a :class:`~webui.errors.UserError`, a ValueError from a check, or one of ``also``
     as a notice in the page (worded by :func:`~webui.errors.user_message`); the form stays as
     it was. The one way a UI callback reports an error: ``with user_error(): ...`` in the
-    callback (generators too), or ``user_error()(fn)`` around a plain function."""
+    callback (generators too), or ``user_error()(fn)`` around a plain function.
+    A routine mistake is one log line, never a traceback in the server log."""
     try:
         yield
     except (UserError, ValueError, *also) as exc:
-        raise gr.Error(user_message(exc)) from exc
+        message = user_message(exc)
+        log.warning("user error: %s", message.splitlines()[0] if message else type(exc).__name__)
+        raise gr.Error(message, print_exception=False) from exc
 
 
 def optional_keywords(inputs: Mapping[str, Any]) -> inspect.Signature:
