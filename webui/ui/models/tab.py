@@ -74,8 +74,9 @@ def models_tab(ctx: AtelierContext, quick: dict[str, gr.components.Component], d
     def click_fn(text: str, evt: gr.EventData) -> list[Any]:
         with user_error():
             outcome = models.use_card(ctx, getattr(evt, "card", ""), text)
+        # escaped: the Markdown would make a LoRA tag like <lora:name:1> a link
         return [outcome.details, gr.update(value=outcome.checkpoint) if outcome.checkpoint else gr.update(),
-                outcome.message, outcome.prompt if outcome.prompt is not None else gr.update()]
+                html.escape(outcome.message), outcome.prompt if outcome.prompt is not None else gr.update()]
 
     search.change(render, search, grids, queue=False, show_progress="hidden")
     timer.tick(poll_hashes, search, [*grids, timer], show_progress="hidden")
