@@ -76,8 +76,14 @@ def extensions_tab(host: ExtensionHost) -> None:
         return message, extension_rows(host), gr.update(choices=names), gr.update(choices=names)
 
     def change(action: str, target: str, name: str = "") -> tuple:
-        with user_error(LookupError):  # ExtensionInstallError is a ValueError
-            return refreshed(run_change(host, action, target, name))
+        """A refused or failed action is a notice and a status line; the table and controls stay
+        as they were (an error raised to Gradio would mark every output as failed until reload)."""
+        try:
+            with user_error(LookupError):  # ExtensionInstallError is a ValueError
+                return refreshed(run_change(host, action, target, name))
+        except gr.Error as exc:
+            gr.Warning(exc.message)
+            return f"⚠ {exc.message}", gr.update(), gr.update(), gr.update()
 
     apply.click(lambda chosen_names: refreshed(apply_enabled(host, chosen_names)), enabled, outputs)
     install.click(lambda u, f: change("install", u, f), [url, folder], outputs)
