@@ -266,6 +266,10 @@ def generation_tab(ctx: AtelierContext, kind: str, schema: Sequence[GenerationFi
             controls = _sampler_controls(ctx, kind)
             if kind == "txt2img":
                 accordions["enable_hr"] = _hires_options(ctx, extra)
+            more = unplaced_controls(schema, kind, [*controls, *extra])
+            if more:
+                with gr.Accordion("More parameters", open=False):
+                    extra.update({spec.name: field_control(spec, kind) for spec in more})
             script, script_inputs = script_controls(ctx, kind)
         with gr.Column():
             progress_box = gr.Markdown("", label="Progress", elem_id=f"{kind}_progress")
