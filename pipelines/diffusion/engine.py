@@ -25,10 +25,10 @@ from pipelines.diffusion.request import (
     HIRES_DEFAULT_DENOISING,
     GenerationRequest,
     Img2ImgRequest,
-    InpaintingFill,
     ResizeMode,
     Txt2ImgRequest,
 )
+from pipelines.diffusion.fields import InpaintingFill
 from pipelines.diffusion.result import FACE_RESTORATION, VERSION, GenerationResult
 from pipelines.diffusion.cfgpp import DDIMCFGPPScheduler
 from pipelines.diffusion.kscheduler import KDiffusionScheduler

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 from pipelines.diffusion.fields import FIELDS, GenerationField, infotext_readers, written_params
-from pipelines.diffusion.request import HIRES_DEFAULT_DENOISING, GenerationRequest, Img2ImgRequest, InpaintingFill
+from pipelines.diffusion.request import HIRES_DEFAULT_DENOISING, GenerationRequest, Img2ImgRequest
+from pipelines.diffusion.fields import InpaintingFill
 from pipelines.diffusion.samplers import (
     AUTOMATIC,
     SAME_SAMPLER,

@@ -12,7 +12,6 @@ from typing import Any, Optional
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from pipelines.diffusion.fields import FIELDS, MAX_SIDE, MIN_SIDE, request_definitions
-from pipelines.diffusion.fields import SEED_MAX, InpaintingFill  # noqa: F401 (re-exported: callers import them here)
 
 # A1111's processing default when hires fix runs without an explicit denoising strength
 HIRES_DEFAULT_DENOISING = 0.75

@@ -12,7 +12,8 @@ from PIL import Image
 from pipelines.context import AppConfig, AtelierContext
 from pipelines.diffusion.engine import GenerationResult
 from pipelines.diffusion.infotext import IMG2IMG_FIELDS, request_fields_from_infotext
-from pipelines.diffusion.request import Img2ImgRequest, InpaintingFill, Txt2ImgRequest
+from pipelines.diffusion.request import Img2ImgRequest, Txt2ImgRequest
+from pipelines.diffusion.fields import InpaintingFill
 from pipelines.jobs import JobControl
 from pipelines.models.loader import ModelLoadError
 from pipelines.models.manager import NoCheckpointError

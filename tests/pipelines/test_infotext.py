@@ -16,7 +16,8 @@ from pipelines.diffusion.infotext import (
     quote,
     request_fields_from_infotext,
 )
-from pipelines.diffusion.request import GenerationRequest, Img2ImgRequest, InpaintingFill, Txt2ImgRequest
+from pipelines.diffusion.request import GenerationRequest, Img2ImgRequest, Txt2ImgRequest
+from pipelines.diffusion.fields import InpaintingFill
 from pipelines.diffusion.samplers import effective_schedule, resolve_sampler
 
 # Real infotexts from A1111 users (GitHub issues, READMEs, test fixtures), A1111 1.9-1.10.

@@ -17,7 +17,8 @@ from pipelines.context import AtelierContext
 from pipelines.diffusion.engine import GenerationResult
 from pipelines.diffusion.fields import FIELDS, int_fields
 from pipelines.diffusion.infotext import parse_infotext, request_fields_from_infotext
-from pipelines.diffusion.request import Img2ImgRequest, InpaintingFill, ResizeMode, Txt2ImgRequest
+from pipelines.diffusion.request import Img2ImgRequest, ResizeMode, Txt2ImgRequest
+from pipelines.diffusion.fields import InpaintingFill
 from pipelines.jobs import Job, Progress
 from pipelines.models.catalog import empty_folder_hint
 from pipelines.models.loader import ModelLoadError
